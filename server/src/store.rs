@@ -1,0 +1,1153 @@
+//! The state model: workspaces, variables, waiters, leases and sessions.
+//!
+//! Everything lives behind one `std::sync::Mutex` inside an `Arc` (the cheap
+//! [`Store`] handle). The lock is never held across an `.await`: every
+//! operation takes it, changes state, hands values to waiters through one-shot
+//! channels (a send never blocks) and returns. Blocked callers are explicit
+//! waiters, not a broadcast, so a store wakes exactly whom it serves.
+//!
+//! Semantics follow `spec/operations.md`, `spec/iterators.md`,
+//! `spec/leases.md` and `spec/sessions.md`.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::oneshot;
+
+use crate::names::check_name;
+use crate::{Error, Limits, Value};
+
+/// Identifies a session for the lifetime of the server.
+pub type SessionId = u64;
+
+/// How a variable queues its values (`spec/modes.md#modes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// First in, first out.
+    Fifo,
+    /// Last in, first out.
+    Lifo,
+    /// A bag: fetch and find pick uniformly at random.
+    Multi,
+    /// At most one value; store replaces it.
+    Single,
+}
+
+impl Mode {
+    /// The mode's name as the spec writes it.
+    ///
+    /// ```
+    /// assert_eq!(nws_server::store::Mode::Fifo.name(), "FIFO");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Fifo => "FIFO",
+            Mode::Lifo => "LIFO",
+            Mode::Multi => "MULTI",
+            Mode::Single => "SINGLE",
+        }
+    }
+}
+
+/// Which iterator a step belongs to (`spec/iterators.md#iterate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IterKind {
+    /// Consume; wait when empty.
+    IFetch,
+    /// Consume; end when empty.
+    IFetchTry,
+    /// Read without consuming; wait for new values.
+    IFind,
+    /// Read without consuming; end when nothing unread is left.
+    IFindTry,
+}
+
+/// Where an iterator stands (`spec/iterators.md#cursor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cursor {
+    /// Generation of the variable walked; 0 before the first step.
+    pub generation: u64,
+    /// Absolute index of the next value to read.
+    pub index: u64,
+}
+
+/// What a fetch, find or iterator step produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    /// A value; `lease` is nonzero when it is leased to the session.
+    Value {
+        /// The value.
+        value: Value,
+        /// Lease id (0 = not leased).
+        lease: u64,
+        /// Iterator position after this value (iterator steps only).
+        cursor: Option<Cursor>,
+    },
+    /// Try found nothing, or an iterator ended.
+    Nothing,
+}
+
+/// The result of a possibly blocking operation.
+pub enum Step {
+    /// Answered at once.
+    Ready(Delivery),
+    /// Must wait: await [`Pending::resolve`].
+    Wait(Pending),
+}
+
+impl std::fmt::Debug for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Ready(d) => f.debug_tuple("Ready").field(d).finish(),
+            Step::Wait(_) => f.write_str("Wait"),
+        }
+    }
+}
+
+type Outcome = Result<Delivery, Error>;
+
+/// What a waiter waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WaitKind {
+    Fetch,
+    Find,
+    IFetch { generation: u64 },
+    IFind { generation: u64, index: u64 },
+}
+
+impl WaitKind {
+    fn consumes(self) -> bool {
+        matches!(self, WaitKind::Fetch | WaitKind::IFetch { .. })
+    }
+    fn is_iterator(self) -> bool {
+        matches!(self, WaitKind::IFetch { .. } | WaitKind::IFind { .. })
+    }
+}
+
+/// A blocked request, registered on its variable. The receiving half lives in
+/// a [`Pending`]; dropping that removes this entry.
+struct Waiter {
+    id: u64,
+    session: SessionId,
+    kind: WaitKind,
+    /// One-shot: a send never blocks, so it is safe under the lock.
+    tx: oneshot::Sender<Outcome>,
+}
+
+/// A variable: its mode, queue and waiters.
+struct Variable {
+    /// `None` for a placeholder that exists only while requests wait on it.
+    mode: Option<Mode>,
+    /// New each time the variable is created, so iterators over a deleted and
+    /// recreated variable end instead of continuing on the new one.
+    generation: u64,
+    /// The queue; `VecDeque` because FIFO takes from the front and stores at the back.
+    values: VecDeque<Value>,
+    /// Values removed from the front since creation: makes iterator cursors
+    /// absolute indices (value `i` of `values` has index `consumed + i`).
+    consumed: u64,
+    /// Blocked requests in arrival order (fetchers are served oldest first).
+    waiters: VecDeque<Waiter>,
+}
+
+impl Variable {
+    fn new(mode: Option<Mode>, generation: u64) -> Self {
+        Variable { mode, generation, values: VecDeque::new(), consumed: 0, waiters: VecDeque::new() }
+    }
+    fn is_disposable_placeholder(&self) -> bool {
+        self.mode.is_none() && self.values.is_empty() && self.waiters.is_empty()
+    }
+}
+
+/// A workspace: its owner and variables (sorted, for listings).
+struct Workspace {
+    /// The owning session; `None` when unowned (created by use, persistent
+    /// after its owner left, or mktemp'd persistent).
+    owner: Option<SessionId>,
+    /// Owner's label, kept for listings.
+    owner_label: String,
+    /// Survives its owner's session end.
+    persistent: bool,
+    vars: BTreeMap<String, Variable>,
+}
+
+/// A value fetched but not yet acknowledged (`spec/leases.md`).
+struct Lease {
+    workspace: String,
+    variable: String,
+    generation: u64,
+    value: Value,
+}
+
+/// Per-session state kept by the store.
+struct SessionState {
+    label: String,
+    leases: HashMap<u64, Lease>,
+}
+
+struct State {
+    workspaces: BTreeMap<String, Workspace>,
+    sessions: HashMap<SessionId, SessionState>,
+    next_session: u64,
+    next_generation: u64,
+    next_lease: u64,
+    next_waiter: u64,
+    next_temp: u64,
+    /// Bytes held in values, leases and reservations.
+    memory_used: u64,
+    shutting_down: bool,
+    /// For MULTI's uniform choice.
+    rng: SmallRng,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    limits: Limits,
+}
+
+/// Cheap handle to the whole state; clone it freely.
+///
+/// ```
+/// use nws_server::store::{Store, Mode};
+/// use nws_server::{Limits, Value, value::Kind};
+/// let store = Store::new(Limits::default());
+/// let session = store.open_session("doc".into());
+/// store.open_ws(session.id(), "ws", false, false, false).unwrap();
+/// let v = Value::new(Kind::Text, String::new(), "hello".into()).unwrap();
+/// store.store("ws", "x", v.clone()).unwrap();
+/// assert_eq!(store.find_now("ws", "x").unwrap(), Some(v));
+/// ```
+#[derive(Clone)]
+pub struct Store {
+    shared: Arc<Shared>,
+}
+
+/// Answer to open/mktemp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceOpened {
+    /// The workspace name.
+    pub name: String,
+    /// This call created it.
+    pub created: bool,
+    /// The caller owns it.
+    pub owned: bool,
+    /// It is persistent.
+    pub persistent: bool,
+}
+
+/// A workspace in a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceInfo {
+    /// Name.
+    pub name: String,
+    /// Owner label, empty when unowned.
+    pub owner: String,
+    /// Persistent flag.
+    pub persistent: bool,
+    /// Number of variables, placeholders included.
+    pub variable_count: u64,
+    /// The asking session owns it.
+    pub mine: bool,
+}
+
+/// A variable in a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariableInfo {
+    /// Name.
+    pub name: String,
+    /// Mode, `None` for a placeholder.
+    pub mode: Option<Mode>,
+    /// Values held (leased ones not counted).
+    pub value_count: u64,
+    /// Waiting fetch/ifetch requests.
+    pub fetchers: u64,
+    /// Waiting find/ifind requests.
+    pub finders: u64,
+}
+
+/// Totals for monitoring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Workspaces.
+    pub workspaces: u64,
+    /// Live sessions.
+    pub sessions: u64,
+    /// Bytes held in values, leases and reservations.
+    pub memory_used: u64,
+}
+
+impl Store {
+    /// An empty store with the given limits.
+    pub fn new(limits: Limits) -> Self {
+        let state = State {
+            workspaces: BTreeMap::new(),
+            sessions: HashMap::new(),
+            next_session: 1,
+            next_generation: 1,
+            next_lease: 1,
+            next_waiter: 1,
+            next_temp: 1,
+            memory_used: 0,
+            shutting_down: false,
+            rng: SmallRng::from_os_rng(),
+        };
+        Store { shared: Arc::new(Shared { state: Mutex::new(state), limits }) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock is a bug; keep serving with the
+        // state as it stands rather than wedging every session.
+        self.shared.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The configured limits.
+    pub fn limits(&self) -> &Limits {
+        &self.shared.limits
+    }
+
+    /// Totals for monitoring.
+    pub fn stats(&self) -> Stats {
+        let st = self.lock();
+        Stats {
+            workspaces: st.workspaces.len() as u64,
+            sessions: st.sessions.len() as u64,
+            memory_used: st.memory_used,
+        }
+    }
+
+    // ----- sessions -----------------------------------------------------
+
+    /// Starts a session; dropping the handle ends it (`spec/sessions.md#session-end`).
+    pub fn open_session(&self, label: String) -> SessionHandle {
+        let mut st = self.lock();
+        let id = st.next_session;
+        st.next_session += 1;
+        st.sessions.insert(id, SessionState { label, leases: HashMap::new() });
+        SessionHandle { store: self.clone(), id }
+    }
+
+    /// Replaces a session's label (from `Hello.client`).
+    pub fn set_session_label(&self, session: SessionId, label: String) {
+        let mut st = self.lock();
+        if let Some(s) = st.sessions.get_mut(&session) {
+            s.label = label.clone();
+        }
+        for ws in st.workspaces.values_mut() {
+            if ws.owner == Some(session) {
+                ws.owner_label = label.clone();
+            }
+        }
+    }
+
+    fn end_session(&self, session: SessionId) {
+        let mut st = self.lock();
+        let Some(state) = st.sessions.remove(&session) else { return };
+        // Waiters of this session are skipped (and dropped) lazily wherever
+        // they stand: `sessions` no longer holds the id.
+        let owned: Vec<String> = st
+            .workspaces
+            .iter()
+            .filter(|(_, ws)| ws.owner == Some(session))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in owned {
+            let persistent = st.workspaces.get(&name).is_some_and(|ws| ws.persistent);
+            if persistent {
+                if let Some(ws) = st.workspaces.get_mut(&name) {
+                    ws.owner = None;
+                    ws.owner_label.clear();
+                }
+            } else {
+                st.delete_ws_locked(&name);
+            }
+        }
+        for (_, lease) in state.leases {
+            st.return_lease(lease);
+        }
+        drop_dead_waiters(&mut st);
+    }
+
+    /// Wakes every waiter with SHUTTING_DOWN and refuses new waits.
+    pub fn shutdown(&self) {
+        let mut st = self.lock();
+        st.shutting_down = true;
+        for ws in st.workspaces.values_mut() {
+            for var in ws.vars.values_mut() {
+                for w in var.waiters.drain(..) {
+                    let _ = w.tx.send(Err(Error::ShuttingDown));
+                }
+            }
+            ws.vars.retain(|_, v| !v.is_disposable_placeholder());
+        }
+    }
+
+    // ----- workspaces ---------------------------------------------------
+
+    /// openWs (`use_only = false`) or useWs (`true`) (`spec/workspaces.md#open`).
+    pub fn open_ws(
+        &self,
+        session: SessionId,
+        name: &str,
+        use_only: bool,
+        must_exist: bool,
+        persistent: bool,
+    ) -> Result<WorkspaceOpened, Error> {
+        check_name("workspace", name)?;
+        let mut st = self.lock();
+        let label = st.sessions.get(&session).map(|s| s.label.clone()).unwrap_or_default();
+        let created = !st.workspaces.contains_key(name);
+        if created {
+            if must_exist {
+                return Err(Error::NoSuchWorkspace(name.to_string()));
+            }
+            st.workspaces.insert(
+                name.to_string(),
+                Workspace { owner: None, owner_label: String::new(), persistent, vars: BTreeMap::new() },
+            );
+        }
+        let ws = st.workspaces.get_mut(name).ok_or_else(|| Error::Internal("workspace vanished".into()))?;
+        if !use_only && ws.owner.is_none() {
+            ws.owner = Some(session);
+            ws.owner_label = label;
+            ws.persistent = persistent;
+        }
+        Ok(WorkspaceOpened {
+            name: name.to_string(),
+            created,
+            owned: ws.owner == Some(session),
+            persistent: ws.persistent,
+        })
+    }
+
+    /// mktempWs (`spec/workspaces.md#mktempws`).
+    pub fn mktemp_ws(&self, session: SessionId, template: &str, persistent: bool) -> Result<WorkspaceOpened, Error> {
+        let template = if template.is_empty() { "__ws__%d" } else { template };
+        let mut st = self.lock();
+        let label = st.sessions.get(&session).map(|s| s.label.clone()).unwrap_or_default();
+        loop {
+            let n = st.next_temp;
+            st.next_temp += 1;
+            let name = if template.contains("%d") {
+                template.replace("%d", &n.to_string())
+            } else {
+                format!("{template}{n}")
+            };
+            check_name("workspace", &name)?;
+            if st.workspaces.contains_key(&name) {
+                continue;
+            }
+            let (owner, owner_label) = if persistent { (None, String::new()) } else { (Some(session), label) };
+            st.workspaces.insert(name.clone(), Workspace { owner, owner_label, persistent, vars: BTreeMap::new() });
+            return Ok(WorkspaceOpened { name, created: true, owned: !persistent, persistent });
+        }
+    }
+
+    /// deleteWs (`spec/workspaces.md#deletews`).
+    pub fn delete_ws(&self, name: &str) -> Result<(), Error> {
+        check_name("workspace", name)?;
+        let mut st = self.lock();
+        if st.delete_ws_locked(name) { Ok(()) } else { Err(Error::NoSuchWorkspace(name.to_string())) }
+    }
+
+    /// listWss (`spec/workspaces.md#listwss`), sorted by name.
+    pub fn list_wss(&self, session: SessionId) -> Vec<WorkspaceInfo> {
+        let st = self.lock();
+        st.workspaces
+            .iter()
+            .map(|(name, ws)| WorkspaceInfo {
+                name: name.clone(),
+                owner: ws.owner_label.clone(),
+                persistent: ws.persistent,
+                variable_count: ws.vars.len() as u64,
+                mine: ws.owner == Some(session),
+            })
+            .collect()
+    }
+
+    // ----- variables ----------------------------------------------------
+
+    /// declare (`spec/operations.md#declare`).
+    pub fn declare(&self, ws: &str, var: &str, mode: Mode) -> Result<(), Error> {
+        check_names(ws, var)?;
+        let mut st = self.lock();
+        let generation = st.next_generation;
+        let w = st.workspaces.get_mut(ws).ok_or_else(|| Error::NoSuchWorkspace(ws.to_string()))?;
+        match w.vars.get_mut(var) {
+            None => {
+                w.vars.insert(var.to_string(), Variable::new(Some(mode), generation));
+                st.next_generation += 1;
+            }
+            Some(v) => match v.mode {
+                None => v.mode = Some(mode),
+                Some(m) if m == mode => {}
+                Some(m) => {
+                    return Err(Error::ModeConflict {
+                        variable: var.to_string(),
+                        existing: m.name(),
+                        requested: mode.name(),
+                    });
+                }
+            },
+        }
+        Ok(())
+    }
+
+    /// Reserves `size` bytes for a value about to be stored (checks the
+    /// value-size and memory limits before any bytes arrive).
+    pub fn reserve(&self, size: u64) -> Result<Reservation, Error> {
+        let limits = &self.shared.limits;
+        if size > limits.max_value_size {
+            return Err(Error::TooLarge { size, max: limits.max_value_size });
+        }
+        let mut st = self.lock();
+        if st.memory_used.saturating_add(size) > limits.max_memory {
+            return Err(Error::MemoryLimit { size, used: st.memory_used, max: limits.max_memory });
+        }
+        st.memory_used += size;
+        Ok(Reservation { store: self.clone(), size })
+    }
+
+    /// store with its own reservation (`spec/operations.md#store`).
+    pub fn store(&self, ws: &str, var: &str, value: Value) -> Result<(), Error> {
+        let reservation = self.reserve(value.len())?;
+        self.store_reserved(ws, var, value, reservation)
+    }
+
+    /// store of a value whose bytes were reserved with [`Store::reserve`].
+    pub fn store_reserved(&self, ws: &str, var: &str, value: Value, reservation: Reservation) -> Result<(), Error> {
+        check_names(ws, var)?;
+        let mut st = self.lock();
+        if !st.workspaces.contains_key(ws) {
+            return Err(Error::NoSuchWorkspace(ws.to_string()));
+        }
+        // From here on the bytes belong to the store's accounting.
+        let mut reservation = reservation;
+        reservation.size = value.len().min(reservation.size);
+        let extra = reservation.size;
+        std::mem::forget(reservation);
+        if extra < value.len() {
+            st.memory_used += value.len() - extra;
+        }
+        st.deliver_new(ws, var, value);
+        Ok(())
+    }
+
+    /// fetch / fetchTry (`spec/operations.md#fetch`). The value is leased to
+    /// `session`; the caller acks it (at once for `no_lease`).
+    pub fn fetch(&self, session: SessionId, ws: &str, var: &str, try_only: bool) -> Result<Step, Error> {
+        self.take_or_wait(session, ws, var, try_only, WaitKind::Fetch)
+    }
+
+    /// find / findTry (`spec/operations.md#find`).
+    pub fn find(&self, session: SessionId, ws: &str, var: &str, try_only: bool) -> Result<Step, Error> {
+        self.take_or_wait(session, ws, var, try_only, WaitKind::Find)
+    }
+
+    /// findTry without a session, for tests and the web UI.
+    pub fn find_now(&self, ws: &str, var: &str) -> Result<Option<Value>, Error> {
+        match self.find(0, ws, var, true)? {
+            Step::Ready(Delivery::Value { value, .. }) => Ok(Some(value)),
+            _ => Ok(None),
+        }
+    }
+
+    fn take_or_wait(
+        &self,
+        session: SessionId,
+        ws: &str,
+        var: &str,
+        try_only: bool,
+        kind: WaitKind,
+    ) -> Result<Step, Error> {
+        check_names(ws, var)?;
+        let mut st = self.lock();
+        let st = &mut *st;
+        let w = st.workspaces.get_mut(ws).ok_or_else(|| Error::NoSuchWorkspace(ws.to_string()))?;
+        if let Some(v) = w.vars.get_mut(var) {
+            if let Some(mode) = v.mode {
+                if !v.values.is_empty() {
+                    let value = if kind.consumes() {
+                        take(v, mode, &mut st.rng)
+                    } else {
+                        peek(v, mode, &mut st.rng)
+                    };
+                    let Some(value) = value else { return Err(Error::Internal("empty queue".into())) };
+                    let lease = if kind.consumes() {
+                        let generation = v.generation;
+                        st.new_lease(session, ws, var, generation, value.clone())
+                    } else {
+                        0
+                    };
+                    return Ok(Step::Ready(Delivery::Value { value, lease, cursor: None }));
+                }
+            }
+        }
+        if try_only {
+            return Ok(Step::Ready(Delivery::Nothing));
+        }
+        Ok(Step::Wait(self.register(st, session, ws, var, kind)?))
+    }
+
+    /// One iterator step (`spec/iterators.md#iterate`).
+    pub fn iterate(
+        &self,
+        session: SessionId,
+        ws: &str,
+        var: &str,
+        kind: IterKind,
+        cursor: Cursor,
+    ) -> Result<Step, Error> {
+        check_names(ws, var)?;
+        let mut st = self.lock();
+        let st = &mut *st;
+        let Some(w) = st.workspaces.get_mut(ws) else {
+            return if cursor.generation == 0 {
+                Err(Error::NoSuchWorkspace(ws.to_string()))
+            } else {
+                Ok(Step::Ready(Delivery::Nothing))
+            };
+        };
+        let blocking = matches!(kind, IterKind::IFetch | IterKind::IFind);
+        let consuming = matches!(kind, IterKind::IFetch | IterKind::IFetchTry);
+        let Some(v) = w.vars.get_mut(var) else {
+            if cursor.generation != 0 || !blocking {
+                return Ok(Step::Ready(Delivery::Nothing));
+            }
+            let wait = if consuming { WaitKind::IFetch { generation: 0 } } else { WaitKind::IFind { generation: 0, index: 0 } };
+            return Ok(Step::Wait(self.register(st, session, ws, var, wait)?));
+        };
+        if cursor.generation != 0 && cursor.generation != v.generation {
+            return Ok(Step::Ready(Delivery::Nothing));
+        }
+        if let Some(m @ (Mode::Lifo | Mode::Multi)) = v.mode {
+            return Err(Error::IteratorMode(var.to_string(), m.name()));
+        }
+        let end = v.consumed + v.values.len() as u64;
+        if cursor.generation != 0 && cursor.index > end {
+            return Err(Error::InvalidCursor(format!(
+                "index {} is beyond the {} values variable {var:?} has held",
+                cursor.index, end
+            )));
+        }
+        let generation = v.generation;
+        if consuming {
+            if let Some(mode) = v.mode {
+                if let Some(value) = take(v, mode, &mut st.rng) {
+                    let next = Cursor { generation, index: v.consumed };
+                    let lease = st.new_lease(session, ws, var, generation, value.clone());
+                    return Ok(Step::Ready(Delivery::Value { value, lease, cursor: Some(next) }));
+                }
+            }
+            if !blocking {
+                return Ok(Step::Ready(Delivery::Nothing));
+            }
+            return Ok(Step::Wait(self.register(st, session, ws, var, WaitKind::IFetch { generation })?));
+        }
+        let index = cursor.index.max(v.consumed);
+        if index < end {
+            let value = v.values[(index - v.consumed) as usize].clone();
+            let next = Cursor { generation, index: index + 1 };
+            return Ok(Step::Ready(Delivery::Value { value, lease: 0, cursor: Some(next) }));
+        }
+        if !blocking {
+            return Ok(Step::Ready(Delivery::Nothing));
+        }
+        Ok(Step::Wait(self.register(st, session, ws, var, WaitKind::IFind { generation, index })?))
+    }
+
+    fn register(
+        &self,
+        st: &mut State,
+        session: SessionId,
+        ws: &str,
+        var: &str,
+        kind: WaitKind,
+    ) -> Result<Pending, Error> {
+        if st.shutting_down {
+            return Err(Error::ShuttingDown);
+        }
+        let id = st.next_waiter;
+        st.next_waiter += 1;
+        let generation = st.next_generation;
+        let w = st.workspaces.get_mut(ws).ok_or_else(|| Error::NoSuchWorkspace(ws.to_string()))?;
+        let v = w.vars.entry(var.to_string()).or_insert_with(|| {
+            st.next_generation += 1;
+            Variable::new(None, generation)
+        });
+        // Bind a first iterator step to the variable it now waits on.
+        let kind = match kind {
+            WaitKind::IFetch { generation: 0 } => WaitKind::IFetch { generation: v.generation },
+            WaitKind::IFind { generation: 0, index } => WaitKind::IFind { generation: v.generation, index },
+            k => k,
+        };
+        let (tx, rx) = oneshot::channel();
+        v.waiters.push_back(Waiter { id, session, kind, tx });
+        Ok(Pending {
+            store: self.clone(),
+            session,
+            workspace: ws.to_string(),
+            variable: var.to_string(),
+            waiter: id,
+            rx: Some(rx),
+        })
+    }
+
+    /// deleteVar (`spec/operations.md#deletevar`); idempotent.
+    pub fn delete_var(&self, ws: &str, var: &str) -> Result<(), Error> {
+        check_names(ws, var)?;
+        let mut st = self.lock();
+        let w = st.workspaces.get_mut(ws).ok_or_else(|| Error::NoSuchWorkspace(ws.to_string()))?;
+        if let Some(v) = w.vars.remove(var) {
+            let freed: u64 = v.values.iter().map(Value::len).sum();
+            for waiter in v.waiters {
+                let outcome = if waiter.kind.is_iterator() {
+                    Ok(Delivery::Nothing)
+                } else {
+                    Err(Error::VariableDeleted(var.to_string()))
+                };
+                let _ = waiter.tx.send(outcome);
+            }
+            st.free(freed);
+        }
+        Ok(())
+    }
+
+    /// listVars (`spec/operations.md#listvars`), sorted by name.
+    pub fn list_vars(&self, ws: &str) -> Result<Vec<VariableInfo>, Error> {
+        check_name("workspace", ws)?;
+        let st = self.lock();
+        let w = st.workspaces.get(ws).ok_or_else(|| Error::NoSuchWorkspace(ws.to_string()))?;
+        Ok(w.vars
+            .iter()
+            .map(|(name, v)| {
+                let live = v.waiters.iter().filter(|w| st.sessions.contains_key(&w.session) || w.session == 0);
+                let fetchers = live.clone().filter(|w| w.kind.consumes()).count() as u64;
+                let finders = live.filter(|w| !w.kind.consumes()).count() as u64;
+                VariableInfo {
+                    name: name.clone(),
+                    mode: v.mode,
+                    value_count: v.values.len() as u64,
+                    fetchers,
+                    finders,
+                }
+            })
+            .collect())
+    }
+
+    // ----- leases -------------------------------------------------------
+
+    /// Acknowledges leases: their values are consumed for good (`spec/leases.md#ack`).
+    pub fn ack(&self, session: SessionId, leases: &[u64]) {
+        let mut st = self.lock();
+        let mut freed = 0;
+        if let Some(s) = st.sessions.get_mut(&session) {
+            for id in leases {
+                if let Some(lease) = s.leases.remove(id) {
+                    freed += lease.value.len();
+                }
+            }
+        }
+        st.free(freed);
+    }
+
+    /// Gives leased values back (`spec/leases.md#release`).
+    pub fn release(&self, session: SessionId, leases: &[u64]) {
+        let mut st = self.lock();
+        for id in leases {
+            let lease = st.sessions.get_mut(&session).and_then(|s| s.leases.remove(id));
+            if let Some(lease) = lease {
+                st.return_lease(lease);
+            }
+        }
+    }
+
+    /// Number of leases a session holds (for tests and listings).
+    pub fn lease_count(&self, session: SessionId) -> usize {
+        self.lock().sessions.get(&session).map_or(0, |s| s.leases.len())
+    }
+
+    fn remove_waiter(&self, ws: &str, var: &str, waiter: u64) -> bool {
+        let mut st = self.lock();
+        let Some(w) = st.workspaces.get_mut(ws) else { return false };
+        let Some(v) = w.vars.get_mut(var) else { return false };
+        let Some(pos) = v.waiters.iter().position(|w| w.id == waiter) else { return false };
+        v.waiters.remove(pos);
+        if v.is_disposable_placeholder() {
+            w.vars.remove(var);
+        }
+        true
+    }
+}
+
+impl State {
+    /// Returns `n` bytes to the memory budget.
+    fn free(&mut self, n: u64) {
+        debug_assert!(self.memory_used >= n, "memory accounting went negative");
+        self.memory_used = self.memory_used.saturating_sub(n);
+    }
+
+    fn new_lease(&mut self, session: SessionId, ws: &str, var: &str, generation: u64, value: Value) -> u64 {
+        let id = self.next_lease;
+        self.next_lease += 1;
+        let lease = Lease { workspace: ws.to_string(), variable: var.to_string(), generation, value };
+        match self.sessions.get_mut(&session) {
+            Some(s) => {
+                s.leases.insert(id, lease);
+                id
+            }
+            None => {
+                // No live session to hold it (session 0 is the store's own
+                // reader): consumed at once.
+                self.free(lease.value.len());
+                0
+            }
+        }
+    }
+
+    /// Hands a newly stored value to waiters or queues it
+    /// (`spec/operations.md#store-delivery`).
+    fn deliver_new(&mut self, ws: &str, var: &str, value: Value) {
+        let generation = self.next_generation;
+        let Some(w) = self.workspaces.get_mut(ws) else { return };
+        let v = w.vars.entry(var.to_string()).or_insert_with(|| {
+            self.next_generation += 1;
+            Variable::new(Some(Mode::Fifo), generation)
+        });
+        let mode = *v.mode.get_or_insert(Mode::Fifo);
+        let index = v.consumed + v.values.len() as u64;
+        let sessions = &self.sessions;
+        let alive = |w: &Waiter| w.session == 0 || sessions.contains_key(&w.session);
+        // 1. every waiting finder gets the value (shared buffer).
+        let mut i = 0;
+        while i < v.waiters.len() {
+            let wt = &v.waiters[i];
+            let serve = match wt.kind {
+                WaitKind::Find => true,
+                WaitKind::IFind { generation, index: at } => generation == v.generation && at <= index,
+                _ => false,
+            };
+            if serve || !alive(wt) {
+                let Some(wt) = v.waiters.remove(i) else { break };
+                if serve && alive(&wt) {
+                    let cursor = match wt.kind {
+                        WaitKind::IFind { generation, .. } => Some(Cursor { generation, index: index + 1 }),
+                        _ => None,
+                    };
+                    let _ = wt.tx.send(Ok(Delivery::Value { value: value.clone(), lease: 0, cursor }));
+                }
+            } else {
+                i += 1;
+            }
+        }
+        // 2. the oldest live fetcher consumes it.
+        let mut value = Some(value);
+        while let Some(pos) = v.waiters.iter().position(|w| w.kind.consumes()) {
+            let Some(wt) = v.waiters.remove(pos) else { break };
+            if !alive(&wt) {
+                continue;
+            }
+            let Some(val) = value.take() else { break };
+            let cursor = match wt.kind {
+                WaitKind::IFetch { generation } => Some(Cursor { generation, index: index + 1 }),
+                _ => None,
+            };
+            let lease_id = self.next_lease;
+            let sent = wt.tx.send(Ok(Delivery::Value { value: val.clone(), lease: lease_id, cursor }));
+            match sent {
+                Ok(()) => {
+                    // Counted as consumed from the front at its own index.
+                    if matches!(mode, Mode::Fifo | Mode::Single) {
+                        v.consumed += 1;
+                        if mode == Mode::Single {
+                            // A SINGLE variable handing over a fresh value
+                            // drops the one it held.
+                            debug_assert!(v.values.is_empty());
+                        }
+                    }
+                    self.next_lease += 1;
+                    let lease = Lease {
+                        workspace: ws.to_string(),
+                        variable: var.to_string(),
+                        generation: v.generation,
+                        value: val,
+                    };
+                    if let Some(s) = self.sessions.get_mut(&wt.session) {
+                        s.leases.insert(lease_id, lease);
+                    } else {
+                        self.free(lease.value.len());
+                    }
+                    return;
+                }
+                Err(_) => value = Some(val),
+            }
+        }
+        // 3. queue it by mode.
+        let Some(value) = value else { return };
+        if mode == Mode::Single {
+            if let Some(old) = v.values.pop_front() {
+                v.consumed += 1;
+                // Field-level borrow: `v` still borrows `self.workspaces`.
+                self.memory_used = self.memory_used.saturating_sub(old.len());
+            }
+        }
+        v.values.push_back(value);
+    }
+
+    /// Returns a leased value to its variable (`spec/leases.md#return`).
+    fn return_lease(&mut self, lease: Lease) {
+        let size = lease.value.len();
+        let Some(w) = self.workspaces.get_mut(&lease.workspace) else {
+            self.free(size);
+            return;
+        };
+        let Some(v) = w.vars.get_mut(&lease.variable) else {
+            self.free(size);
+            return;
+        };
+        if v.generation != lease.generation {
+            self.free(size);
+            return;
+        }
+        let mode = v.mode.unwrap_or(Mode::Fifo);
+        if mode == Mode::Single && !v.values.is_empty() {
+            // Superseded by a newer store.
+            self.free(size);
+            return;
+        }
+        let sessions = &self.sessions;
+        let alive = |w: &Waiter| w.session == 0 || sessions.contains_key(&w.session);
+        // Plain finders waiting on an empty variable see it too.
+        let mut i = 0;
+        while i < v.waiters.len() {
+            if v.waiters[i].kind == WaitKind::Find {
+                if let Some(wt) = v.waiters.remove(i) {
+                    if alive(&wt) {
+                        let _ = wt.tx.send(Ok(Delivery::Value { value: lease.value.clone(), lease: 0, cursor: None }));
+                    }
+                }
+            } else {
+                i += 1;
+            }
+        }
+        let mut value = Some(lease.value);
+        while let Some(pos) = v.waiters.iter().position(|w| w.kind.consumes()) {
+            let Some(wt) = v.waiters.remove(pos) else { break };
+            if !alive(&wt) {
+                continue;
+            }
+            let Some(val) = value.take() else { break };
+            let cursor = match wt.kind {
+                WaitKind::IFetch { generation } => Some(Cursor { generation, index: v.consumed }),
+                _ => None,
+            };
+            let lease_id = self.next_lease;
+            match wt.tx.send(Ok(Delivery::Value { value: val.clone(), lease: lease_id, cursor })) {
+                Ok(()) => {
+                    self.next_lease += 1;
+                    let new = Lease {
+                        workspace: lease.workspace.clone(),
+                        variable: lease.variable.clone(),
+                        generation: lease.generation,
+                        value: val,
+                    };
+                    if let Some(s) = self.sessions.get_mut(&wt.session) {
+                        s.leases.insert(lease_id, new);
+                    } else {
+                        self.free(new.value.len());
+                    }
+                    return;
+                }
+                Err(_) => value = Some(val),
+            }
+        }
+        let Some(value) = value else { return };
+        match mode {
+            Mode::Fifo | Mode::Single => {
+                v.consumed = v.consumed.saturating_sub(1);
+                v.values.push_front(value);
+            }
+            Mode::Lifo | Mode::Multi => v.values.push_back(value),
+        }
+    }
+
+    fn delete_ws_locked(&mut self, name: &str) -> bool {
+        let Some(ws) = self.workspaces.remove(name) else { return false };
+        let mut freed = 0;
+        for v in ws.vars.into_values() {
+            freed += v.values.iter().map(Value::len).sum::<u64>();
+            for waiter in v.waiters {
+                let outcome = if waiter.kind.is_iterator() {
+                    Ok(Delivery::Nothing)
+                } else {
+                    Err(Error::NoSuchWorkspace(name.to_string()))
+                };
+                let _ = waiter.tx.send(outcome);
+            }
+        }
+        self.free(freed);
+        true
+    }
+}
+
+/// Removes waiters whose session has ended (and placeholders left empty).
+fn drop_dead_waiters(st: &mut State) {
+    let sessions = &st.sessions;
+    for ws in st.workspaces.values_mut() {
+        for v in ws.vars.values_mut() {
+            v.waiters.retain(|w| w.session == 0 || sessions.contains_key(&w.session));
+        }
+        ws.vars.retain(|_, v| !v.is_disposable_placeholder());
+    }
+}
+
+fn take(v: &mut Variable, mode: Mode, rng: &mut SmallRng) -> Option<Value> {
+    match mode {
+        Mode::Fifo | Mode::Single => {
+            let value = v.values.pop_front()?;
+            v.consumed += 1;
+            Some(value)
+        }
+        Mode::Lifo => v.values.pop_back(),
+        Mode::Multi => {
+            if v.values.is_empty() {
+                return None;
+            }
+            let i = rng.random_range(0..v.values.len());
+            v.values.swap_remove_back(i)
+        }
+    }
+}
+
+fn peek(v: &Variable, mode: Mode, rng: &mut SmallRng) -> Option<Value> {
+    match mode {
+        Mode::Fifo | Mode::Single => v.values.front().cloned(),
+        Mode::Lifo => v.values.back().cloned(),
+        Mode::Multi => {
+            if v.values.is_empty() {
+                return None;
+            }
+            let i = rng.random_range(0..v.values.len());
+            v.values.get(i).cloned()
+        }
+    }
+}
+
+fn check_names(ws: &str, var: &str) -> Result<(), Error> {
+    check_name("workspace", ws)?;
+    check_name("variable", var)
+}
+
+/// Bytes set aside for a value being uploaded; returned on drop unless the
+/// value was stored.
+pub struct Reservation {
+    store: Store,
+    size: u64,
+}
+
+impl Reservation {
+    /// The reserved size.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut st = self.store.lock();
+        st.memory_used = st.memory_used.saturating_sub(self.size);
+    }
+}
+
+/// A session's registration; dropping it ends the session
+/// (`spec/sessions.md#session-end`).
+pub struct SessionHandle {
+    store: Store,
+    id: SessionId,
+}
+
+impl SessionHandle {
+    /// The session id.
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+}
+
+impl Drop for SessionHandle {
+    fn drop(&mut self) {
+        self.store.end_session(self.id);
+    }
+}
+
+/// A blocked request. Await [`Pending::resolve`]; dropping it withdraws the
+/// request, returning any value that was already handed to it.
+pub struct Pending {
+    store: Store,
+    session: SessionId,
+    workspace: String,
+    variable: String,
+    waiter: u64,
+    rx: Option<oneshot::Receiver<Outcome>>,
+}
+
+impl Pending {
+    /// Waits for the outcome, at most `timeout`, or until `cancel` completes.
+    /// A value that arrives at the instant of a timeout is delivered rather
+    /// than lost; on cancel it is given back.
+    pub async fn resolve(
+        mut self,
+        timeout: Option<Duration>,
+        cancel: impl std::future::Future<Output = ()>,
+    ) -> Result<Delivery, Error> {
+        let Some(mut rx) = self.rx.take() else { return Err(Error::Internal("resolved twice".into())) };
+        let sleep = async {
+            match timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        let timed_out = tokio::select! {
+            outcome = &mut rx => return outcome.unwrap_or(Err(Error::ShuttingDown)),
+            () = sleep => true,
+            () = cancel => false,
+        };
+        let removed = self.store.remove_waiter(&self.workspace, &self.variable, self.waiter);
+        if removed {
+            return Err(if timed_out {
+                Error::TimedOut(timeout.map_or(0, |t| t.as_millis() as u64), self.variable.clone())
+            } else {
+                Error::Cancelled
+            });
+        }
+        // Served under the lock before we could withdraw: the outcome is there.
+        let outcome = rx.try_recv().unwrap_or(Err(Error::ShuttingDown));
+        if timed_out {
+            return outcome;
+        }
+        if let Ok(Delivery::Value { lease, .. }) = outcome {
+            if lease != 0 {
+                self.store.release(self.session, &[lease]);
+            }
+        }
+        Err(Error::Cancelled)
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(mut rx) = self.rx.take() {
+            if !self.store.remove_waiter(&self.workspace, &self.variable, self.waiter) {
+                if let Ok(Ok(Delivery::Value { lease, .. })) = rx.try_recv() {
+                    if lease != 0 {
+                        self.store.release(self.session, &[lease]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
