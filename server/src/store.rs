@@ -364,7 +364,11 @@ impl Store {
                 st.delete_ws_locked(&name);
             }
         }
-        for (_, lease) in state.leases {
+        // Oldest lease first, so a FIFO gets its values back in a
+        // deterministic order.
+        let mut leases: Vec<(u64, Lease)> = state.leases.into_iter().collect();
+        leases.sort_unstable_by_key(|(id, _)| *id);
+        for (_, lease) in leases {
             st.return_lease(lease);
         }
         drop_dead_waiters(&mut st);

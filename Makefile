@@ -1,0 +1,46 @@
+# NetWorkSpaces: `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+PORT ?= 8765
+WEB_PORT ?= 8766
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: help setup setup-bench build run test test-rust bench lint fmt clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+setup: ## Install what the tests need and is missing (Rust components, apt packages)
+	@scripts/setup.sh test
+
+setup-bench: ## Install what the benchmarks need and is missing (Redis from apt)
+	@scripts/setup.sh bench
+
+build: ## Build the server, the Rust client and the examples (release)
+	$(CARGO) build --release --workspace --all-targets
+
+run: ## Start the server on 127.0.0.1:$(PORT) with the in-memory store (Ctrl-C stops it)
+	$(CARGO) build --release -p nws-server
+	@echo "nws-server: clients connect to 127.0.0.1:$(PORT); Ctrl-C stops it"
+	./target/release/nws-server --bind 127.0.0.1 --port $(PORT) --web-port $(WEB_PORT)
+
+test: setup test-rust ## Install what is missing, then run every test suite
+
+test-rust: ## Rust: server unit, property and integration tests; client tests; doc examples
+	$(CARGO) test --release --workspace
+
+bench: setup-bench ## Side-by-side benchmarks against Redis (writes bench/out/, see bench/RESULTS.md)
+	bench/run.sh
+
+lint: ## rustfmt check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+
+fmt: ## Format the Rust code
+	$(CARGO) fmt --all
+
+clean: ## Remove build outputs
+	$(CARGO) clean
+	rm -rf bench/out
