@@ -56,6 +56,8 @@ pub(crate) struct Session {
     /// its own entry when it answers (hence shared).
     cancels: Arc<Mutex<HashMap<u64, oneshot::Sender<()>>>>,
     uploads: HashMap<u64, Upload>,
+    /// A Hello was answered (at most one per session).
+    greeted: bool,
 }
 
 impl Session {
@@ -69,6 +71,7 @@ impl Session {
             tasks: JoinSet::new(),
             cancels: Arc::new(Mutex::new(HashMap::new())),
             uploads: HashMap::new(),
+            greeted: false,
         }
     }
 
@@ -155,7 +158,9 @@ impl Session {
         let result: Result<reply::Result, Error> = match req.op {
             None => Err(Error::InvalidArgument("request.op: no operation set".into())),
             Some(request::Op::Hello(h)) => {
-                if h.client.chars().count() > MAX_LABEL {
+                if self.greeted {
+                    Err(Error::InvalidArgument("hello: a session says Hello at most once".into()))
+                } else if h.client.chars().count() > MAX_LABEL {
                     Err(Error::InvalidArgument(format!("hello.client: longer than {MAX_LABEL} characters")))
                 } else if h.protocol_version > nws_proto::PROTOCOL_VERSION {
                     Err(Error::InvalidArgument(format!(
@@ -164,6 +169,7 @@ impl Session {
                         nws_proto::PROTOCOL_VERSION
                     )))
                 } else {
+                    self.greeted = true;
                     if !h.client.is_empty() {
                         store.set_session_label(sid, h.client);
                     }
@@ -248,7 +254,9 @@ impl Session {
             )));
         }
         if first > v.total_size {
-            return Err(Error::Protocol(format!("store.value: {first} bytes sent but total_size is {}", v.total_size)));
+            let e = Error::InvalidArgument(format!("store.value.data: {first} bytes but total_size is {}", v.total_size));
+            send_reply(&self.out, id, Err(e)).await;
+            return Ok(());
         }
         let header = kind_from_pb(v.kind, &v.codec)
             .and_then(|kind| crate::names::check_name("workspace", &s.workspace).map(|()| kind))

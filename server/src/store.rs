@@ -485,7 +485,19 @@ impl Store {
                 st.next_generation += 1;
             }
             Some(v) => match v.mode {
-                None => v.mode = Some(mode),
+                None => {
+                    v.mode = Some(mode);
+                    if matches!(mode, Mode::Lifo | Mode::Multi) {
+                        // Iterator steps waiting on the placeholder cannot
+                        // walk a LIFO or MULTI variable.
+                        let (iters, rest): (VecDeque<Waiter>, VecDeque<Waiter>) =
+                            v.waiters.drain(..).partition(|w| w.kind.is_iterator());
+                        v.waiters = rest;
+                        for w in iters {
+                            let _ = w.tx.send(Err(Error::IteratorMode(var.to_string(), mode.name())));
+                        }
+                    }
+                }
                 Some(m) if m == mode => {}
                 Some(m) => {
                     return Err(Error::ModeConflict {
@@ -623,11 +635,11 @@ impl Store {
             let wait = if consuming { WaitKind::IFetch { generation: 0 } } else { WaitKind::IFind { generation: 0, index: 0 } };
             return Ok(Step::Wait(self.register(st, session, ws, var, wait)?));
         };
-        if cursor.generation != 0 && cursor.generation != v.generation {
-            return Ok(Step::Ready(Delivery::Nothing));
-        }
         if let Some(m @ (Mode::Lifo | Mode::Multi)) = v.mode {
             return Err(Error::IteratorMode(var.to_string(), m.name()));
+        }
+        if cursor.generation != 0 && cursor.generation != v.generation {
+            return Ok(Step::Ready(Delivery::Nothing));
         }
         let end = v.consumed + v.values.len() as u64;
         if cursor.generation != 0 && cursor.index > end {

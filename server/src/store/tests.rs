@@ -180,6 +180,18 @@ fn iterators_refuse_lifo_and_multi() {
     assert_eq!(err.reason(), nws_proto::v1::Reason::IteratorMode);
 }
 
+#[tokio::test]
+async fn declaring_lifo_on_a_placeholder_fails_waiting_iterators() {
+    let (store, s) = setup();
+    let it = pending(store.iterate(s.id(), "ws", "x", IterKind::IFind, Cursor::default()));
+    let fetch = pending(store.fetch(s.id(), "ws", "x", false));
+    store.declare("ws", "x", Mode::Lifo).expect("declare");
+    let err = it.resolve(None, std::future::pending()).await.expect_err("iterator mode");
+    assert_eq!(err.reason(), nws_proto::v1::Reason::IteratorMode);
+    store.store("ws", "x", text("v")).expect("store");
+    assert!(fetch.resolve(Some(Duration::from_secs(1)), std::future::pending()).await.is_ok());
+}
+
 #[test]
 fn ifind_skips_values_consumed_before_it_reached_them() {
     let (store, s) = setup();
