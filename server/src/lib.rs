@@ -86,13 +86,14 @@ pub async fn run_with_store(
     let keepalive = (config.keepalive_interval, config.keepalive_timeout);
     let service = service::Service { store: store.clone(), config: Arc::new(config), shutdown: down_rx };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let mut stopping = down_rx_for_deadline(&down_tx);
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: waking every waiter");
         store.shutdown();
         let _ = down_tx.send(true);
     };
-    tonic::transport::Server::builder()
+    let serve = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(keepalive.0))
         .http2_keepalive_timeout(Some(keepalive.1))
         .initial_stream_window_size(16 << 20)
@@ -103,7 +104,24 @@ pub async fn run_with_store(
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE),
         )
-        .serve_with_incoming_shutdown(incoming, signal)
-        .await?;
+        .serve_with_incoming_shutdown(incoming, signal);
+    // Graceful shutdown waits for every connection to finish; a client that
+    // stopped reading never lets its stream finish, so give up after a grace
+    // period rather than hang (spec/sessions.md#shutdown).
+    let deadline = async move {
+        let _ = stopping.wait_for(|down| *down).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = serve => served?,
+        () = deadline => tracing::warn!("connections still open {SHUTDOWN_GRACE:?} after shutdown; closing anyway"),
+    }
     Ok(())
+}
+
+/// How long shutdown waits for connections to close on their own.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+fn down_rx_for_deadline(tx: &watch::Sender<bool>) -> watch::Receiver<bool> {
+    tx.subscribe()
 }

@@ -90,14 +90,20 @@ impl Session {
                 biased;
                 msg = inbound.message() => match msg {
                     Ok(Some(msg)) => {
-                        if let Err(e) = self.handle(&handle, msg).await {
+                        // A session stuck sending to a client that stopped
+                        // reading must still see the shutdown.
+                        let handled = tokio::select! {
+                            r = self.handle(&handle, msg) => r,
+                            () = &mut shutdown => Err(Error::ShuttingDown),
+                        };
+                        if let Err(e) = handled {
                             break Some(e);
                         }
                     }
                     Ok(None) => break None,
                     Err(status) => {
                         tracing::debug!(session = handle.id(), %status, "stream ended");
-                        break None;
+                        break stream_error(&status);
                     }
                 },
                 // Reap finished tasks so the set does not grow without bound.
@@ -111,9 +117,11 @@ impl Session {
             }
             // Let blocked requests answer SHUTTING_DOWN before the final status.
             if matches!(e, Error::ShuttingDown) {
-                while tokio::time::timeout(Duration::from_millis(200), self.tasks.join_next()).await.ok().flatten().is_some() {}
+                let drain = async { while self.tasks.join_next().await.is_some() {} };
+                let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
             }
-            let _ = self.out.send(Err(Status::from(e))).await;
+            // Bounded: a client that stopped reading must not hold us here.
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.out.send(Err(Status::from(e)))).await;
         }
         self.tasks.shutdown().await;
         tracing::debug!(session = handle.id(), "session ended");
@@ -162,13 +170,9 @@ impl Session {
                     Err(Error::InvalidArgument("hello: a session says Hello at most once".into()))
                 } else if h.client.chars().count() > MAX_LABEL {
                     Err(Error::InvalidArgument(format!("hello.client: longer than {MAX_LABEL} characters")))
-                } else if h.protocol_version > nws_proto::PROTOCOL_VERSION {
-                    Err(Error::InvalidArgument(format!(
-                        "hello.protocol_version: {} is not supported (server speaks {})",
-                        h.protocol_version,
-                        nws_proto::PROTOCOL_VERSION
-                    )))
                 } else {
+                    // A newer client learns the server's version from the
+                    // reply and decides (spec/sessions.md#hello).
                     self.greeted = true;
                     if !h.client.is_empty() {
                         store.set_session_label(sid, h.client);
@@ -270,6 +274,13 @@ impl Session {
             send_reply(&self.out, id, result).await;
             return Ok(());
         }
+        let header = header.and_then(|kind| {
+            if self.store.workspace_exists(&s.workspace) {
+                Ok(kind)
+            } else {
+                Err(Error::NoSuchWorkspace(s.workspace.clone()))
+            }
+        });
         let mut upload = Upload {
             workspace: s.workspace,
             variable: s.variable,
@@ -370,6 +381,18 @@ impl Session {
             }
         }
         Ok(())
+    }
+}
+
+/// Tells a malformed message (the client broke the protocol: undecodable
+/// bytes, invalid UTF-8 in a string, an oversize message) from the stream
+/// simply going away (reset, disconnect), which is a normal session end.
+fn stream_error(status: &Status) -> Option<Error> {
+    match status.code() {
+        tonic::Code::Internal | tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => {
+            Some(Error::Protocol(format!("malformed message: {}", status.message())))
+        }
+        _ => None,
     }
 }
 

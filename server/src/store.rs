@@ -347,6 +347,16 @@ impl Store {
         let Some(state) = st.sessions.remove(&session) else { return };
         // Waiters of this session are skipped (and dropped) lazily wherever
         // they stand: `sessions` no longer holds the id.
+        // 1. Leases return first, oldest first (so a FIFO gets its values
+        //    back in a deterministic order, and another session waiting on a
+        //    variable of a workspace about to go still receives its value).
+        let mut leases: Vec<(u64, Lease)> = state.leases.into_iter().collect();
+        leases.sort_unstable_by_key(|(id, _)| *id);
+        for (_, lease) in leases {
+            st.return_lease(lease);
+        }
+        // 2. Then ownership: non-persistent workspaces go, persistent ones
+        //    become unowned.
         let owned: Vec<String> = st
             .workspaces
             .iter()
@@ -363,13 +373,6 @@ impl Store {
             } else {
                 st.delete_ws_locked(&name);
             }
-        }
-        // Oldest lease first, so a FIFO gets its values back in a
-        // deterministic order.
-        let mut leases: Vec<(u64, Lease)> = state.leases.into_iter().collect();
-        leases.sort_unstable_by_key(|(id, _)| *id);
-        for (_, lease) in leases {
-            st.return_lease(lease);
         }
         drop_dead_waiters(&mut st);
     }
@@ -524,6 +527,11 @@ impl Store {
         }
         st.memory_used += size;
         Ok(Reservation { store: self.clone(), size })
+    }
+
+    /// Whether a workspace exists (checked when a chunked store begins).
+    pub fn workspace_exists(&self, ws: &str) -> bool {
+        self.lock().workspaces.contains_key(ws)
     }
 
     /// store with its own reservation (`spec/operations.md#store`).
