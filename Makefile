@@ -7,7 +7,7 @@ PORT ?= 8765
 WEB_PORT ?= 8766
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help setup setup-bench build run test test-rust bench lint fmt clean
+.PHONY: help setup setup-bench build run test test-rust test-python install bench bench-python lint fmt clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,13 +26,23 @@ run: ## Start the server on 127.0.0.1:$(PORT) with the in-memory store (Ctrl-C s
 	@echo "nws-server: clients connect to 127.0.0.1:$(PORT); Ctrl-C stops it"
 	./target/release/nws-server --bind 127.0.0.1 --port $(PORT) --web-port $(WEB_PORT)
 
-test: setup test-rust ## Install what is missing, then run every test suite
+test: setup test-rust test-python ## Install what is missing, then run every test suite
 
 test-rust: ## Rust: server unit, property and integration tests; client tests; doc examples
 	$(CARGO) test --release --workspace
 
-bench: setup-bench ## Side-by-side benchmarks against Redis (writes bench/out/, see bench/RESULTS.md)
+test-python: ## Python: build the wheel (maturin), install it in .venv and python3, run pytest
+	scripts/python.sh test
+
+install: ## Build the Python wheel and install it into .venv and the machine's python3
+	scripts/python.sh install
+
+bench: setup-bench ## Side-by-side benchmarks against Redis and redis-py (writes bench/out/, see bench/RESULTS.md)
 	bench/run.sh
+	scripts/python.sh bench --json bench/out/python.json
+
+bench-python: setup-bench ## Python client vs redis-py only
+	scripts/python.sh bench --json bench/out/python.json
 
 lint: ## rustfmt check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
