@@ -29,6 +29,11 @@ struct Cli {
     /// Seconds between HTTP/2 keepalive pings (network-loss detection).
     #[arg(long, default_value_t = 1.0)]
     keepalive: f64,
+    /// Runtime worker threads; default: the CPUs this process may run on
+    /// (so `taskset -c 0 nws-server` runs one worker instead of two threads
+    /// taking turns on one CPU).
+    #[arg(long)]
+    workers: Option<usize>,
     /// Log filter (error, warn, info, debug, trace, or a tracing directive).
     #[arg(long, env = "NWS_LOG", default_value = "info")]
     log_level: String,
@@ -77,7 +82,11 @@ fn main() -> std::process::ExitCode {
         keepalive_timeout: Duration::from_secs_f64(cli.keepalive),
         ..Config::default()
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let workers = cli
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
+        .clamp(1, 256);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("nws-server: cannot start the runtime: {e}");
@@ -93,6 +102,7 @@ fn main() -> std::process::ExitCode {
             startup_ms = started.elapsed().as_secs_f64() * 1e3,
             max_value_size = config.limits.max_value_size,
             max_memory = config.limits.max_memory,
+            workers,
             "nws-server {} listening on {local} (web UI port {} reserved)",
             env!("CARGO_PKG_VERSION"),
             cli.web_port
