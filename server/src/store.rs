@@ -841,75 +841,19 @@ impl State {
             Variable::new(Some(Mode::Fifo), generation)
         });
         let mode = *v.mode.get_or_insert(Mode::Fifo);
+        // The absolute index the value takes (`spec/iterators.md#cursor`).
         let index = v.consumed + v.values.len() as u64;
-        let sessions = &self.sessions;
-        let alive = |w: &Waiter| w.session == 0 || sessions.contains_key(&w.session);
-        // 1. every waiting finder gets the value (shared buffer).
-        let mut i = 0;
-        while i < v.waiters.len() {
-            let wt = &v.waiters[i];
-            let serve = match wt.kind {
-                WaitKind::Find => true,
-                WaitKind::IFind { generation, index: at } => generation == v.generation && at <= index,
-                _ => false,
-            };
-            if serve || !alive(wt) {
-                let Some(wt) = v.waiters.remove(i) else { break };
-                if serve && alive(&wt) {
-                    let cursor = match wt.kind {
-                        WaitKind::IFind { generation, .. } => Some(Cursor { generation, index: index + 1 }),
-                        _ => None,
-                    };
-                    let _ = wt.tx.send(Ok(Delivery::Value { value: value.clone(), lease: 0, cursor }));
-                }
-            } else {
-                i += 1;
+        // 1. every waiting finder gets it (shared buffer), 2. the oldest
+        // live fetcher consumes it, 3. else it is queued by mode.
+        serve_finders(v, &self.sessions, &value, Some(index));
+        let mut leases = Leases { sessions: &mut self.sessions, next: &mut self.next_lease };
+        let Some(value) = leases.hand_to_fetcher(v, ws, var, value, index + 1) else {
+            if matches!(mode, Mode::Fifo | Mode::Single) {
+                // Taken at its own index: counted as consumed from the front.
+                v.consumed += 1;
             }
-        }
-        // 2. the oldest live fetcher consumes it.
-        let mut value = Some(value);
-        while let Some(pos) = v.waiters.iter().position(|w| w.kind.consumes()) {
-            let Some(wt) = v.waiters.remove(pos) else { break };
-            if !alive(&wt) {
-                continue;
-            }
-            let Some(val) = value.take() else { break };
-            let cursor = match wt.kind {
-                WaitKind::IFetch { generation } => Some(Cursor { generation, index: index + 1 }),
-                _ => None,
-            };
-            let lease_id = self.next_lease;
-            let sent = wt.tx.send(Ok(Delivery::Value { value: val.clone(), lease: lease_id, cursor }));
-            match sent {
-                Ok(()) => {
-                    // Counted as consumed from the front at its own index.
-                    if matches!(mode, Mode::Fifo | Mode::Single) {
-                        v.consumed += 1;
-                        if mode == Mode::Single {
-                            // A SINGLE variable handing over a fresh value
-                            // drops the one it held.
-                            debug_assert!(v.values.is_empty());
-                        }
-                    }
-                    self.next_lease += 1;
-                    let lease = Lease {
-                        workspace: ws.to_string(),
-                        variable: var.to_string(),
-                        generation: v.generation,
-                        value: val,
-                    };
-                    if let Some(s) = self.sessions.get_mut(&wt.session) {
-                        s.leases.insert(lease_id, lease);
-                    } else {
-                        self.free(lease.value.len());
-                    }
-                    return;
-                }
-                Err(_) => value = Some(val),
-            }
-        }
-        // 3. queue it by mode.
-        let Some(value) = value else { return };
+            return;
+        };
         if mode == Mode::Single {
             if let Some(old) = v.values.pop_front() {
                 v.consumed += 1;
@@ -923,71 +867,29 @@ impl State {
     /// Returns a leased value to its variable (`spec/leases.md#return`).
     fn return_lease(&mut self, lease: Lease) {
         let size = lease.value.len();
-        let Some(w) = self.workspaces.get_mut(&lease.workspace) else {
-            self.free(size);
+        let v = self
+            .workspaces
+            .get_mut(&lease.workspace)
+            .and_then(|w| w.vars.get_mut(&lease.variable))
+            .filter(|v| v.generation == lease.generation);
+        let Some(v) = v else {
+            // Deleted (or deleted and recreated) meanwhile: dropped.
+            self.memory_used = self.memory_used.saturating_sub(size);
             return;
         };
-        let Some(v) = w.vars.get_mut(&lease.variable) else {
-            self.free(size);
-            return;
-        };
-        if v.generation != lease.generation {
-            self.free(size);
-            return;
-        }
         let mode = v.mode.unwrap_or(Mode::Fifo);
         if mode == Mode::Single && !v.values.is_empty() {
             // Superseded by a newer store.
-            self.free(size);
+            self.memory_used = self.memory_used.saturating_sub(size);
             return;
         }
-        let sessions = &self.sessions;
-        let alive = |w: &Waiter| w.session == 0 || sessions.contains_key(&w.session);
-        // Plain finders waiting on an empty variable see it too.
-        let mut i = 0;
-        while i < v.waiters.len() {
-            if v.waiters[i].kind == WaitKind::Find {
-                if let Some(wt) = v.waiters.remove(i) {
-                    if alive(&wt) {
-                        let _ = wt.tx.send(Ok(Delivery::Value { value: lease.value.clone(), lease: 0, cursor: None }));
-                    }
-                }
-            } else {
-                i += 1;
-            }
-        }
-        let mut value = Some(lease.value);
-        while let Some(pos) = v.waiters.iter().position(|w| w.kind.consumes()) {
-            let Some(wt) = v.waiters.remove(pos) else { break };
-            if !alive(&wt) {
-                continue;
-            }
-            let Some(val) = value.take() else { break };
-            let cursor = match wt.kind {
-                WaitKind::IFetch { generation } => Some(Cursor { generation, index: v.consumed }),
-                _ => None,
-            };
-            let lease_id = self.next_lease;
-            match wt.tx.send(Ok(Delivery::Value { value: val.clone(), lease: lease_id, cursor })) {
-                Ok(()) => {
-                    self.next_lease += 1;
-                    let new = Lease {
-                        workspace: lease.workspace.clone(),
-                        variable: lease.variable.clone(),
-                        generation: lease.generation,
-                        value: val,
-                    };
-                    if let Some(s) = self.sessions.get_mut(&wt.session) {
-                        s.leases.insert(lease_id, new);
-                    } else {
-                        self.free(new.value.len());
-                    }
-                    return;
-                }
-                Err(_) => value = Some(val),
-            }
-        }
-        let Some(value) = value else { return };
+        // Plain finders waiting on the empty variable see it too; IFIND
+        // steps wait at later indices and do not.
+        serve_finders(v, &self.sessions, &lease.value, None);
+        let mut leases = Leases { sessions: &mut self.sessions, next: &mut self.next_lease };
+        let Some(value) = leases.hand_to_fetcher(v, &lease.workspace, &lease.variable, lease.value, v.consumed) else {
+            return;
+        };
         match mode {
             Mode::Fifo | Mode::Single => {
                 v.consumed = v.consumed.saturating_sub(1);
@@ -1013,6 +915,75 @@ impl State {
         }
         self.free(freed);
         true
+    }
+}
+
+/// Whether a waiter's session is still live (session 0 is the store's own reader).
+fn is_alive(sessions: &HashMap<SessionId, SessionState>, w: &Waiter) -> bool {
+    w.session == 0 || sessions.contains_key(&w.session)
+}
+
+/// Answers every waiting finder of `v` with `value`: plain finds always, IFIND
+/// steps only when `index` is given and their cursor has not passed it.
+/// Waiters of ended sessions are dropped on the way.
+fn serve_finders(v: &mut Variable, sessions: &HashMap<SessionId, SessionState>, value: &Value, index: Option<u64>) {
+    let generation = v.generation;
+    let mut i = 0;
+    while i < v.waiters.len() {
+        let wt = &v.waiters[i];
+        let cursor = match (wt.kind, index) {
+            (WaitKind::Find, _) => Some(None),
+            (WaitKind::IFind { generation: g, index: at }, Some(index)) if g == generation && at <= index => {
+                Some(Some(Cursor { generation: g, index: index + 1 }))
+            }
+            _ => None,
+        };
+        let alive = is_alive(sessions, wt);
+        match cursor {
+            Some(cursor) => {
+                if let Some(wt) = v.waiters.remove(i) {
+                    if alive {
+                        let _ = wt.tx.send(Ok(Delivery::Value { value: value.clone(), lease: 0, cursor }));
+                    }
+                }
+            }
+            None if !alive => {
+                v.waiters.remove(i);
+            }
+            None => i += 1,
+        }
+    }
+}
+
+/// The session table and the lease counter, borrowed apart from the
+/// workspaces so a variable can be changed while a lease is recorded.
+struct Leases<'a> {
+    sessions: &'a mut HashMap<SessionId, SessionState>,
+    next: &'a mut u64,
+}
+
+impl Leases<'_> {
+    /// Hands `value` to the oldest live waiting fetcher (fetch or IFETCH) of
+    /// `v`, leased to its session, with an IFETCH cursor at `next_index`.
+    /// Gives the value back when no fetcher takes it.
+    fn hand_to_fetcher(&mut self, v: &mut Variable, ws: &str, var: &str, value: Value, next_index: u64) -> Option<Value> {
+        while let Some(pos) = v.waiters.iter().position(|w| w.kind.consumes()) {
+            let Some(wt) = v.waiters.remove(pos) else { break };
+            let Some(session) = self.sessions.get_mut(&wt.session) else { continue };
+            let cursor = match wt.kind {
+                WaitKind::IFetch { generation } => Some(Cursor { generation, index: next_index }),
+                _ => None,
+            };
+            let id = *self.next;
+            let delivery = Delivery::Value { value: value.clone(), lease: id, cursor };
+            if wt.tx.send(Ok(delivery)).is_ok() {
+                *self.next += 1;
+                let lease = Lease { workspace: ws.to_string(), variable: var.to_string(), generation: v.generation, value };
+                session.leases.insert(id, lease);
+                return None;
+            }
+        }
+        Some(value)
     }
 }
 
