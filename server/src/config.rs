@@ -18,7 +18,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_value_size: 2 << 30, max_memory: 8 << 30 }
+        Limits {
+            max_value_size: 2 << 30,
+            max_memory: 8 << 30,
+        }
     }
 }
 

@@ -84,7 +84,11 @@ pub async fn run_with_store(
 ) -> Result<(), ServerError> {
     let (down_tx, down_rx) = watch::channel(false);
     let keepalive = (config.keepalive_interval, config.keepalive_timeout);
-    let service = service::Service { store: store.clone(), config: Arc::new(config), shutdown: down_rx };
+    let service = service::Service {
+        store: store.clone(),
+        config: Arc::new(config),
+        shutdown: down_rx,
+    };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let mut stopping = down_rx_for_deadline(&down_tx);
     let signal = async move {

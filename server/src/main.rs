@@ -44,7 +44,9 @@ fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a size like 512MiB"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 512MiB"))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kib" => 1 << 10,
@@ -53,9 +55,14 @@ fn parse_size(s: &str) -> Result<u64, String> {
         "kb" => 1_000,
         "mb" => 1_000_000,
         "gb" => 1_000_000_000,
-        other => return Err(format!("unknown size unit {other:?} (use B, KiB, MiB, GiB)")),
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} (use B, KiB, MiB, GiB)"
+            ));
+        }
     };
-    n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 fn main() -> std::process::ExitCode {
@@ -68,7 +75,10 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
     if cli.max_value_size > cli.max_memory {
         tracing::warn!("--max-value-size exceeds --max-memory; values are capped by memory");
     }
@@ -77,16 +87,25 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::from(2);
     }
     let config = Config {
-        limits: Limits { max_value_size: cli.max_value_size, max_memory: cli.max_memory },
+        limits: Limits {
+            max_value_size: cli.max_value_size,
+            max_memory: cli.max_memory,
+        },
         keepalive_interval: Duration::from_secs_f64(cli.keepalive),
         keepalive_timeout: Duration::from_secs_f64(cli.keepalive),
         ..Config::default()
     };
     let workers = cli
         .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        })
         .clamp(1, 256);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("nws-server: cannot start the runtime: {e}");

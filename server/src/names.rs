@@ -21,7 +21,10 @@ pub fn check_name(what: &'static str, name: &str) -> Result<(), Error> {
         return invalid("empty".into());
     }
     if name.len() > MAX_NAME_BYTES {
-        return invalid(format!("{} bytes, at most {MAX_NAME_BYTES} allowed", name.len()));
+        return invalid(format!(
+            "{} bytes, at most {MAX_NAME_BYTES} allowed",
+            name.len()
+        ));
     }
     if let Some(c) = name.chars().find(|c| c.is_control()) {
         return invalid(format!("control character U+{:04X}", c as u32));

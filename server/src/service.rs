@@ -30,7 +30,9 @@ impl NetWorkSpaces for Service {
         &self,
         request: Request<Streaming<pb::ClientMessage>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
-        let peer = request.remote_addr().map_or_else(|| "unknown peer".to_string(), |a| a.to_string());
+        let peer = request
+            .remote_addr()
+            .map_or_else(|| "unknown peer".to_string(), |a| a.to_string());
         let inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(256);
         let session = crate::session::Session::new(
@@ -47,7 +49,10 @@ impl NetWorkSpaces for Service {
 
 impl From<&Error> for pb::Error {
     fn from(e: &Error) -> Self {
-        pb::Error { reason: e.reason() as i32, message: e.to_string() }
+        pb::Error {
+            reason: e.reason() as i32,
+            message: e.to_string(),
+        }
     }
 }
 
@@ -93,7 +98,11 @@ pub fn kind_from_pb(kind: i32, codec: &str) -> Result<Kind, Error> {
         Ok(pb::ValueKind::Text) => Kind::Text,
         Ok(pb::ValueKind::Raw) => Kind::Raw,
         Ok(pb::ValueKind::Blob) => Kind::Blob,
-        _ => return Err(Error::InvalidArgument(format!("value.kind: {kind} is not TEXT, RAW or BLOB"))),
+        _ => {
+            return Err(Error::InvalidArgument(format!(
+                "value.kind: {kind} is not TEXT, RAW or BLOB"
+            )));
+        }
     };
     check_header(kind, codec)?;
     Ok(kind)
@@ -115,16 +124,24 @@ pub fn iter_kind_from_pb(kind: i32) -> Result<IterKind, Error> {
         Ok(pb::IterKind::IfetchTry) => Ok(IterKind::IFetchTry),
         Ok(pb::IterKind::Ifind) => Ok(IterKind::IFind),
         Ok(pb::IterKind::IfindTry) => Ok(IterKind::IFindTry),
-        _ => Err(Error::InvalidArgument(format!("iterate.kind: {kind} is not a known iterator"))),
+        _ => Err(Error::InvalidArgument(format!(
+            "iterate.kind: {kind} is not a known iterator"
+        ))),
     }
 }
 
 /// Cursor conversions.
 pub fn cursor_from_pb(c: Option<pb::Cursor>) -> Cursor {
-    c.map_or_else(Cursor::default, |c| Cursor { generation: c.generation, index: c.index })
+    c.map_or_else(Cursor::default, |c| Cursor {
+        generation: c.generation,
+        index: c.index,
+    })
 }
 
 /// Cursor conversions.
 pub fn cursor_to_pb(c: Cursor) -> pb::Cursor {
-    pb::Cursor { generation: c.generation, index: c.index }
+    pb::Cursor {
+        generation: c.generation,
+        index: c.index,
+    }
 }

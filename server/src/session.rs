@@ -19,7 +19,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tonic::{Status, Streaming};
 
-use crate::service::{cursor_from_pb, cursor_to_pb, iter_kind_from_pb, kind_from_pb, kind_to_pb, mode_from_pb, mode_to_pb};
+use crate::service::{
+    cursor_from_pb, cursor_to_pb, iter_kind_from_pb, kind_from_pb, kind_to_pb, mode_from_pb,
+    mode_to_pb,
+};
 use crate::store::{Delivery, Reservation, SessionHandle, Step, Store, WorkspaceOpened};
 use crate::value::{Kind, Value};
 use crate::{Config, Error};
@@ -61,7 +64,13 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(store: Store, config: Arc<Config>, out: Out, peer: String, shutdown: watch::Receiver<bool>) -> Self {
+    pub(crate) fn new(
+        store: Store,
+        config: Arc<Config>,
+        out: Out,
+        peer: String,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
         Session {
             store,
             config,
@@ -121,7 +130,9 @@ impl Session {
                 let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
             }
             // Bounded: a client that stopped reading must not hold us here.
-            let _ = tokio::time::timeout(Duration::from_secs(1), self.out.send(Err(Status::from(e)))).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), self.out.send(Err(Status::from(e))))
+                    .await;
         }
         self.tasks.shutdown().await;
         tracing::debug!(session = handle.id(), "session ended");
@@ -129,12 +140,20 @@ impl Session {
     }
 
     /// Handles one client message. An `Err` ends the stream.
-    async fn handle(&mut self, session: &SessionHandle, msg: pb::ClientMessage) -> Result<(), Error> {
+    async fn handle(
+        &mut self,
+        session: &SessionHandle,
+        msg: pb::ClientMessage,
+    ) -> Result<(), Error> {
         match msg.kind {
             Some(client_message::Kind::Request(req)) => self.request(session, req).await,
             Some(client_message::Kind::Chunk(chunk)) => self.chunk(session, chunk).await,
             Some(client_message::Kind::Cancel(c)) => {
-                let tx = self.cancels.lock().unwrap_or_else(|p| p.into_inner()).remove(&c.id);
+                let tx = self
+                    .cancels
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&c.id);
                 if let Some(tx) = tx {
                     let _ = tx.send(());
                 }
@@ -153,23 +172,36 @@ impl Session {
     }
 
     fn id_in_use(&self, id: u64) -> bool {
-        self.uploads.contains_key(&id) || self.cancels.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&id)
+        self.uploads.contains_key(&id)
+            || self
+                .cancels
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(&id)
     }
 
     async fn request(&mut self, session: &SessionHandle, req: pb::Request) -> Result<(), Error> {
         let id = req.id;
         if self.id_in_use(id) {
-            return Err(Error::Protocol(format!("request id {id} is already in use")));
+            return Err(Error::Protocol(format!(
+                "request id {id} is already in use"
+            )));
         }
         let sid = session.id();
         let store = &self.store;
         let result: Result<reply::Result, Error> = match req.op {
-            None => Err(Error::InvalidArgument("request.op: no operation set".into())),
+            None => Err(Error::InvalidArgument(
+                "request.op: no operation set".into(),
+            )),
             Some(request::Op::Hello(h)) => {
                 if self.greeted {
-                    Err(Error::InvalidArgument("hello: a session says Hello at most once".into()))
+                    Err(Error::InvalidArgument(
+                        "hello: a session says Hello at most once".into(),
+                    ))
                 } else if h.client.chars().count() > MAX_LABEL {
-                    Err(Error::InvalidArgument(format!("hello.client: longer than {MAX_LABEL} characters")))
+                    Err(Error::InvalidArgument(format!(
+                        "hello.client: longer than {MAX_LABEL} characters"
+                    )))
                 } else {
                     // A newer client learns the server's version from the
                     // reply and decides (spec/sessions.md#hello).
@@ -189,29 +221,33 @@ impl Session {
             Some(request::Op::OpenWorkspace(o)) => store
                 .open_ws(sid, &o.name, o.use_only, o.must_exist, o.persistent)
                 .map(|w| reply::Result::Workspace(opened_to_pb(w))),
-            Some(request::Op::MktempWorkspace(m)) => {
-                store.mktemp_ws(sid, &m.template, m.persistent).map(|w| reply::Result::Workspace(opened_to_pb(w)))
+            Some(request::Op::MktempWorkspace(m)) => store
+                .mktemp_ws(sid, &m.template, m.persistent)
+                .map(|w| reply::Result::Workspace(opened_to_pb(w))),
+            Some(request::Op::DeleteWorkspace(d)) => store
+                .delete_ws(&d.name)
+                .map(|()| reply::Result::Done(pb::Done {})),
+            Some(request::Op::ListWorkspaces(_)) => {
+                Ok(reply::Result::Workspaces(pb::WorkspaceList {
+                    workspaces: store
+                        .list_wss(sid)
+                        .into_iter()
+                        .map(|w| pb::WorkspaceInfo {
+                            name: w.name,
+                            owner: w.owner,
+                            persistent: w.persistent,
+                            variable_count: w.variable_count,
+                            mine: w.mine,
+                        })
+                        .collect(),
+                }))
             }
-            Some(request::Op::DeleteWorkspace(d)) => store.delete_ws(&d.name).map(|()| reply::Result::Done(pb::Done {})),
-            Some(request::Op::ListWorkspaces(_)) => Ok(reply::Result::Workspaces(pb::WorkspaceList {
-                workspaces: store
-                    .list_wss(sid)
-                    .into_iter()
-                    .map(|w| pb::WorkspaceInfo {
-                        name: w.name,
-                        owner: w.owner,
-                        persistent: w.persistent,
-                        variable_count: w.variable_count,
-                        mine: w.mine,
-                    })
-                    .collect(),
-            })),
             Some(request::Op::Declare(d)) => mode_from_pb(d.mode)
                 .and_then(|m| store.declare(&d.workspace, &d.variable, m))
                 .map(|()| reply::Result::Done(pb::Done {})),
-            Some(request::Op::DeleteVar(d)) => {
-                store.delete_var(&d.workspace, &d.variable).map(|()| reply::Result::Done(pb::Done {}))
-            }
+            Some(request::Op::DeleteVar(d)) => store
+                .delete_var(&d.workspace, &d.variable)
+                .map(|()| reply::Result::Done(pb::Done {})),
             Some(request::Op::ListVars(l)) => store.list_vars(&l.workspace).map(|vars| {
                 reply::Result::Variables(pb::VariableList {
                     variables: vars
@@ -229,16 +265,27 @@ impl Session {
             Some(request::Op::Store(s)) => return self.store_request(id, s).await,
             Some(request::Op::Fetch(f)) => {
                 let step = store.fetch(sid, &f.workspace, &f.variable, f.try_only);
-                return self.answer_step(sid, id, step, f.timeout_ms, f.no_lease).await;
+                return self
+                    .answer_step(sid, id, step, f.timeout_ms, f.no_lease)
+                    .await;
             }
             Some(request::Op::Find(f)) => {
                 let step = store.find(sid, &f.workspace, &f.variable, f.try_only);
                 return self.answer_step(sid, id, step, f.timeout_ms, false).await;
             }
             Some(request::Op::Iterate(it)) => {
-                let step = iter_kind_from_pb(it.kind)
-                    .and_then(|k| store.iterate(sid, &it.workspace, &it.variable, k, cursor_from_pb(it.cursor)));
-                return self.answer_step(sid, id, step, it.timeout_ms, it.no_lease).await;
+                let step = iter_kind_from_pb(it.kind).and_then(|k| {
+                    store.iterate(
+                        sid,
+                        &it.workspace,
+                        &it.variable,
+                        k,
+                        cursor_from_pb(it.cursor),
+                    )
+                });
+                return self
+                    .answer_step(sid, id, step, it.timeout_ms, it.no_lease)
+                    .await;
             }
         };
         send_reply(&self.out, id, result).await;
@@ -247,7 +294,12 @@ impl Session {
 
     async fn store_request(&mut self, id: u64, s: pb::Store) -> Result<(), Error> {
         let Some(v) = s.value else {
-            send_reply(&self.out, id, Err(Error::InvalidArgument("store.value: missing".into()))).await;
+            send_reply(
+                &self.out,
+                id,
+                Err(Error::InvalidArgument("store.value: missing".into())),
+            )
+            .await;
             return Ok(());
         };
         let first = v.data.len() as u64;
@@ -258,7 +310,10 @@ impl Session {
             )));
         }
         if first > v.total_size {
-            let e = Error::InvalidArgument(format!("store.value.data: {first} bytes but total_size is {}", v.total_size));
+            let e = Error::InvalidArgument(format!(
+                "store.value.data: {first} bytes but total_size is {}",
+                v.total_size
+            ));
             send_reply(&self.out, id, Err(e)).await;
             return Ok(());
         }
@@ -293,8 +348,11 @@ impl Session {
         };
         match header.and_then(|kind| self.store.reserve(v.total_size).map(|r| (kind, r))) {
             Ok((kind, reservation)) => {
-                let cap = usize::try_from(v.total_size)
-                    .map_err(|_| Error::InvalidArgument("store.value.total_size: too large for this server".into()))?;
+                let cap = usize::try_from(v.total_size).map_err(|_| {
+                    Error::InvalidArgument(
+                        "store.value.total_size: too large for this server".into(),
+                    )
+                })?;
                 let mut buf = BytesMut::with_capacity(cap);
                 buf.extend_from_slice(&v.data);
                 upload.kind = kind;
@@ -309,11 +367,17 @@ impl Session {
 
     async fn chunk(&mut self, _session: &SessionHandle, chunk: pb::Chunk) -> Result<(), Error> {
         let Some(upload) = self.uploads.get_mut(&chunk.id) else {
-            return Err(Error::Protocol(format!("chunk for request {} which has no upload in progress", chunk.id)));
+            return Err(Error::Protocol(format!(
+                "chunk for request {} which has no upload in progress",
+                chunk.id
+            )));
         };
         let n = chunk.data.len() as u64;
         if n == 0 || n > self.config.max_chunk_size as u64 {
-            return Err(Error::Protocol(format!("chunk of {n} bytes (1 to {} allowed)", self.config.max_chunk_size)));
+            return Err(Error::Protocol(format!(
+                "chunk of {n} bytes (1 to {} allowed)",
+                self.config.max_chunk_size
+            )));
         }
         if upload.received + n > upload.total {
             return Err(Error::Protocol(format!(
@@ -328,10 +392,19 @@ impl Session {
         if upload.received < upload.total {
             return Ok(());
         }
-        let Some(upload) = self.uploads.remove(&chunk.id) else { return Ok(()) };
+        let Some(upload) = self.uploads.remove(&chunk.id) else {
+            return Ok(());
+        };
         if let (Some(buf), Some(reservation)) = (upload.buf, upload.reservation) {
             let result = Value::new(upload.kind, upload.codec, buf.freeze())
-                .and_then(|value| self.store.store_reserved(&upload.workspace, &upload.variable, value, reservation))
+                .and_then(|value| {
+                    self.store.store_reserved(
+                        &upload.workspace,
+                        &upload.variable,
+                        value,
+                        reservation,
+                    )
+                })
                 .map(|()| reply::Result::Done(pb::Done {}));
             send_reply(&self.out, chunk.id, result).await;
         }
@@ -353,16 +426,32 @@ impl Session {
                 let big = matches!(&delivery, Delivery::Value { value, .. } if value.data.len() > self.config.chunk_size);
                 if big {
                     // Stream large values from a task so other requests keep flowing.
-                    let (store, out, chunk) = (self.store.clone(), self.out.clone(), self.config.chunk_size);
-                    self.tasks.spawn(async move { send_delivery(&store, session, &out, id, delivery, chunk, no_lease).await });
+                    let (store, out, chunk) =
+                        (self.store.clone(), self.out.clone(), self.config.chunk_size);
+                    self.tasks.spawn(async move {
+                        send_delivery(&store, session, &out, id, delivery, chunk, no_lease).await
+                    });
                 } else {
-                    send_delivery(&self.store, session, &self.out, id, delivery, self.config.chunk_size, no_lease).await;
+                    send_delivery(
+                        &self.store,
+                        session,
+                        &self.out,
+                        id,
+                        delivery,
+                        self.config.chunk_size,
+                        no_lease,
+                    )
+                    .await;
                 }
             }
             Ok(Step::Wait(pending)) => {
                 let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
-                self.cancels.lock().unwrap_or_else(|p| p.into_inner()).insert(id, cancel_tx);
-                let (store, out, chunk) = (self.store.clone(), self.out.clone(), self.config.chunk_size);
+                self.cancels
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(id, cancel_tx);
+                let (store, out, chunk) =
+                    (self.store.clone(), self.out.clone(), self.config.chunk_size);
                 let cancels = self.cancels.clone();
                 self.tasks.spawn(async move {
                     let cancel = async {
@@ -371,10 +460,18 @@ impl Session {
                             std::future::pending::<()>().await;
                         }
                     };
-                    let outcome = pending.resolve(timeout_ms.map(Duration::from_millis), cancel).await;
-                    cancels.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                    let outcome = pending
+                        .resolve(timeout_ms.map(Duration::from_millis), cancel)
+                        .await;
+                    cancels
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&id);
                     match outcome {
-                        Ok(delivery) => send_delivery(&store, session, &out, id, delivery, chunk, no_lease).await,
+                        Ok(delivery) => {
+                            send_delivery(&store, session, &out, id, delivery, chunk, no_lease)
+                                .await
+                        }
                         Err(e) => send_reply(&out, id, Err(e)).await,
                     }
                 });
@@ -389,15 +486,20 @@ impl Session {
 /// simply going away (reset, disconnect), which is a normal session end.
 fn stream_error(status: &Status) -> Option<Error> {
     match status.code() {
-        tonic::Code::Internal | tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => {
-            Some(Error::Protocol(format!("malformed message: {}", status.message())))
-        }
+        tonic::Code::Internal | tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => Some(
+            Error::Protocol(format!("malformed message: {}", status.message())),
+        ),
         _ => None,
     }
 }
 
 fn opened_to_pb(w: WorkspaceOpened) -> pb::WorkspaceReply {
-    pb::WorkspaceReply { name: w.name, created: w.created, owned: w.owned, persistent: w.persistent }
+    pb::WorkspaceReply {
+        name: w.name,
+        created: w.created,
+        owned: w.owned,
+        persistent: w.persistent,
+    }
 }
 
 async fn send_reply(out: &Out, id: u64, result: Result<reply::Result, Error>) {
@@ -406,7 +508,10 @@ async fn send_reply(out: &Out, id: u64, result: Result<reply::Result, Error>) {
         Err(e) => reply::Result::Error(pb::Error::from(&e)),
     };
     let msg = pb::ServerMessage {
-        kind: Some(server_message::Kind::Reply(pb::Reply { id, result: Some(result) })),
+        kind: Some(server_message::Kind::Reply(pb::Reply {
+            id,
+            result: Some(result),
+        })),
     };
     // A closed channel means the stream is gone; the session loop ends on its own.
     let _ = out.send(Ok(msg)).await;
@@ -414,13 +519,25 @@ async fn send_reply(out: &Out, id: u64, result: Result<reply::Result, Error>) {
 
 /// Sends a delivery, chunking large values (shared buffer slices, no copies).
 /// A `no_lease` value is acknowledged once its reply is queued.
-async fn send_delivery(store: &Store, session: u64, out: &Out, id: u64, delivery: Delivery, chunk: usize, no_lease: bool) {
+async fn send_delivery(
+    store: &Store,
+    session: u64,
+    out: &Out,
+    id: u64,
+    delivery: Delivery,
+    chunk: usize,
+    no_lease: bool,
+) {
     let (value, lease, cursor) = match delivery {
         Delivery::Nothing => {
             send_reply(out, id, Ok(reply::Result::Nothing(pb::Nothing {}))).await;
             return;
         }
-        Delivery::Value { value, lease, cursor } => (value, lease, cursor),
+        Delivery::Value {
+            value,
+            lease,
+            cursor,
+        } => (value, lease, cursor),
     };
     let data: Bytes = value.data;
     let total = data.len();
@@ -440,7 +557,10 @@ async fn send_delivery(store: &Store, session: u64, out: &Out, id: u64, delivery
     while at < total {
         let end = (at + chunk).min(total);
         let msg = pb::ServerMessage {
-            kind: Some(server_message::Kind::Chunk(pb::Chunk { id, data: data.slice(at..end) })),
+            kind: Some(server_message::Kind::Chunk(pb::Chunk {
+                id,
+                data: data.slice(at..end),
+            })),
         };
         if out.send(Ok(msg)).await.is_err() {
             return;

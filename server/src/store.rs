@@ -155,7 +155,13 @@ struct Variable {
 
 impl Variable {
     fn new(mode: Option<Mode>, generation: u64) -> Self {
-        Variable { mode, generation, values: VecDeque::new(), consumed: 0, waiters: VecDeque::new() }
+        Variable {
+            mode,
+            generation,
+            values: VecDeque::new(),
+            consumed: 0,
+            waiters: VecDeque::new(),
+        }
     }
     fn is_disposable_placeholder(&self) -> bool {
         self.mode.is_none() && self.values.is_empty() && self.waiters.is_empty()
@@ -294,13 +300,21 @@ impl Store {
             shutting_down: false,
             rng: SmallRng::from_os_rng(),
         };
-        Store { shared: Arc::new(Shared { state: Mutex::new(state), limits }) }
+        Store {
+            shared: Arc::new(Shared {
+                state: Mutex::new(state),
+                limits,
+            }),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock is a bug; keep serving with the
         // state as it stands rather than wedging every session.
-        self.shared.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The configured limits.
@@ -325,8 +339,17 @@ impl Store {
         let mut st = self.lock();
         let id = st.next_session;
         st.next_session += 1;
-        st.sessions.insert(id, SessionState { label, leases: HashMap::new() });
-        SessionHandle { store: self.clone(), id }
+        st.sessions.insert(
+            id,
+            SessionState {
+                label,
+                leases: HashMap::new(),
+            },
+        );
+        SessionHandle {
+            store: self.clone(),
+            id,
+        }
     }
 
     /// Replaces a session's label (from `Hello.client`).
@@ -344,7 +367,9 @@ impl Store {
 
     fn end_session(&self, session: SessionId) {
         let mut st = self.lock();
-        let Some(state) = st.sessions.remove(&session) else { return };
+        let Some(state) = st.sessions.remove(&session) else {
+            return;
+        };
         // Waiters of this session are skipped (and dropped) lazily wherever
         // they stand: `sessions` no longer holds the id.
         // 1. Leases return first, oldest first (so a FIFO gets its values
@@ -404,7 +429,11 @@ impl Store {
     ) -> Result<WorkspaceOpened, Error> {
         check_name("workspace", name)?;
         let mut st = self.lock();
-        let label = st.sessions.get(&session).map(|s| s.label.clone()).unwrap_or_default();
+        let label = st
+            .sessions
+            .get(&session)
+            .map(|s| s.label.clone())
+            .unwrap_or_default();
         let created = !st.workspaces.contains_key(name);
         if created {
             if must_exist {
@@ -412,10 +441,18 @@ impl Store {
             }
             st.workspaces.insert(
                 name.to_string(),
-                Workspace { owner: None, owner_label: String::new(), persistent, vars: BTreeMap::new() },
+                Workspace {
+                    owner: None,
+                    owner_label: String::new(),
+                    persistent,
+                    vars: BTreeMap::new(),
+                },
             );
         }
-        let ws = st.workspaces.get_mut(name).ok_or_else(|| Error::Internal("workspace vanished".into()))?;
+        let ws = st
+            .workspaces
+            .get_mut(name)
+            .ok_or_else(|| Error::Internal("workspace vanished".into()))?;
         if !use_only && ws.owner.is_none() {
             ws.owner = Some(session);
             ws.owner_label = label;
@@ -430,10 +467,23 @@ impl Store {
     }
 
     /// mktempWs (`spec/workspaces.md#mktempws`).
-    pub fn mktemp_ws(&self, session: SessionId, template: &str, persistent: bool) -> Result<WorkspaceOpened, Error> {
-        let template = if template.is_empty() { "__ws__%d" } else { template };
+    pub fn mktemp_ws(
+        &self,
+        session: SessionId,
+        template: &str,
+        persistent: bool,
+    ) -> Result<WorkspaceOpened, Error> {
+        let template = if template.is_empty() {
+            "__ws__%d"
+        } else {
+            template
+        };
         let mut st = self.lock();
-        let label = st.sessions.get(&session).map(|s| s.label.clone()).unwrap_or_default();
+        let label = st
+            .sessions
+            .get(&session)
+            .map(|s| s.label.clone())
+            .unwrap_or_default();
         loop {
             let n = st.next_temp;
             st.next_temp += 1;
@@ -446,9 +496,26 @@ impl Store {
             if st.workspaces.contains_key(&name) {
                 continue;
             }
-            let (owner, owner_label) = if persistent { (None, String::new()) } else { (Some(session), label) };
-            st.workspaces.insert(name.clone(), Workspace { owner, owner_label, persistent, vars: BTreeMap::new() });
-            return Ok(WorkspaceOpened { name, created: true, owned: !persistent, persistent });
+            let (owner, owner_label) = if persistent {
+                (None, String::new())
+            } else {
+                (Some(session), label)
+            };
+            st.workspaces.insert(
+                name.clone(),
+                Workspace {
+                    owner,
+                    owner_label,
+                    persistent,
+                    vars: BTreeMap::new(),
+                },
+            );
+            return Ok(WorkspaceOpened {
+                name,
+                created: true,
+                owned: !persistent,
+                persistent,
+            });
         }
     }
 
@@ -456,7 +523,11 @@ impl Store {
     pub fn delete_ws(&self, name: &str) -> Result<(), Error> {
         check_name("workspace", name)?;
         let mut st = self.lock();
-        if st.delete_ws_locked(name) { Ok(()) } else { Err(Error::NoSuchWorkspace(name.to_string())) }
+        if st.delete_ws_locked(name) {
+            Ok(())
+        } else {
+            Err(Error::NoSuchWorkspace(name.to_string()))
+        }
     }
 
     /// listWss (`spec/workspaces.md#listwss`), sorted by name.
@@ -481,10 +552,14 @@ impl Store {
         check_names(ws, var)?;
         let mut st = self.lock();
         let generation = st.next_generation;
-        let w = st.workspaces.get_mut(ws).ok_or_else(|| Error::NoSuchWorkspace(ws.to_string()))?;
+        let w = st
+            .workspaces
+            .get_mut(ws)
+            .ok_or_else(|| Error::NoSuchWorkspace(ws.to_string()))?;
         match w.vars.get_mut(var) {
             None => {
-                w.vars.insert(var.to_string(), Variable::new(Some(mode), generation));
+                w.vars
+                    .insert(var.to_string(), Variable::new(Some(mode), generation));
                 st.next_generation += 1;
             }
             Some(v) => match v.mode {
@@ -497,7 +572,8 @@ impl Store {
                             v.waiters.drain(..).partition(|w| w.kind.is_iterator());
                         v.waiters = rest;
                         for w in iters {
-                            let _ = w.tx.send(Err(Error::IteratorMode(var.to_string(), mode.name())));
+                            let _ =
+                                w.tx.send(Err(Error::IteratorMode(var.to_string(), mode.name())));
                         }
                     }
                 }
@@ -519,14 +595,24 @@ impl Store {
     pub fn reserve(&self, size: u64) -> Result<Reservation, Error> {
         let limits = &self.shared.limits;
         if size > limits.max_value_size {
-            return Err(Error::TooLarge { size, max: limits.max_value_size });
+            return Err(Error::TooLarge {
+                size,
+                max: limits.max_value_size,
+            });
         }
         let mut st = self.lock();
         if st.memory_used.saturating_add(size) > limits.max_memory {
-            return Err(Error::MemoryLimit { size, used: st.memory_used, max: limits.max_memory });
+            return Err(Error::MemoryLimit {
+                size,
+                used: st.memory_used,
+                max: limits.max_memory,
+            });
         }
         st.memory_used += size;
-        Ok(Reservation { store: self.clone(), size })
+        Ok(Reservation {
+            store: self.clone(),
+            size,
+        })
     }
 
     /// Whether a workspace exists (checked when a chunked store begins).
@@ -541,7 +627,13 @@ impl Store {
     }
 
     /// store of a value whose bytes were reserved with [`Store::reserve`].
-    pub fn store_reserved(&self, ws: &str, var: &str, value: Value, reservation: Reservation) -> Result<(), Error> {
+    pub fn store_reserved(
+        &self,
+        ws: &str,
+        var: &str,
+        value: Value,
+        reservation: Reservation,
+    ) -> Result<(), Error> {
         check_names(ws, var)?;
         let mut st = self.lock();
         if !st.workspaces.contains_key(ws) {
@@ -561,12 +653,24 @@ impl Store {
 
     /// fetch / fetchTry (`spec/operations.md#fetch`). The value is leased to
     /// `session`; the caller acks it (at once for `no_lease`).
-    pub fn fetch(&self, session: SessionId, ws: &str, var: &str, try_only: bool) -> Result<Step, Error> {
+    pub fn fetch(
+        &self,
+        session: SessionId,
+        ws: &str,
+        var: &str,
+        try_only: bool,
+    ) -> Result<Step, Error> {
         self.take_or_wait(session, ws, var, try_only, WaitKind::Fetch)
     }
 
     /// find / findTry (`spec/operations.md#find`).
-    pub fn find(&self, session: SessionId, ws: &str, var: &str, try_only: bool) -> Result<Step, Error> {
+    pub fn find(
+        &self,
+        session: SessionId,
+        ws: &str,
+        var: &str,
+        try_only: bool,
+    ) -> Result<Step, Error> {
         self.take_or_wait(session, ws, var, try_only, WaitKind::Find)
     }
 
@@ -589,7 +693,10 @@ impl Store {
         check_names(ws, var)?;
         let mut st = self.lock();
         let st = &mut *st;
-        let w = st.workspaces.get_mut(ws).ok_or_else(|| Error::NoSuchWorkspace(ws.to_string()))?;
+        let w = st
+            .workspaces
+            .get_mut(ws)
+            .ok_or_else(|| Error::NoSuchWorkspace(ws.to_string()))?;
         if let Some(v) = w.vars.get_mut(var) {
             if let Some(mode) = v.mode {
                 if !v.values.is_empty() {
@@ -598,14 +705,20 @@ impl Store {
                     } else {
                         peek(v, mode, &mut st.rng)
                     };
-                    let Some(value) = value else { return Err(Error::Internal("empty queue".into())) };
+                    let Some(value) = value else {
+                        return Err(Error::Internal("empty queue".into()));
+                    };
                     let lease = if kind.consumes() {
                         let generation = v.generation;
                         st.new_lease(session, ws, var, generation, value.clone())
                     } else {
                         0
                     };
-                    return Ok(Step::Ready(Delivery::Value { value, lease, cursor: None }));
+                    return Ok(Step::Ready(Delivery::Value {
+                        value,
+                        lease,
+                        cursor: None,
+                    }));
                 }
             }
         }
@@ -640,7 +753,14 @@ impl Store {
             if cursor.generation != 0 || !blocking {
                 return Ok(Step::Ready(Delivery::Nothing));
             }
-            let wait = if consuming { WaitKind::IFetch { generation: 0 } } else { WaitKind::IFind { generation: 0, index: 0 } };
+            let wait = if consuming {
+                WaitKind::IFetch { generation: 0 }
+            } else {
+                WaitKind::IFind {
+                    generation: 0,
+                    index: 0,
+                }
+            };
             return Ok(Step::Wait(self.register(st, session, ws, var, wait)?));
         };
         if let Some(m @ (Mode::Lifo | Mode::Multi)) = v.mode {
@@ -660,26 +780,52 @@ impl Store {
         if consuming {
             if let Some(mode) = v.mode {
                 if let Some(value) = take(v, mode, &mut st.rng) {
-                    let next = Cursor { generation, index: v.consumed };
+                    let next = Cursor {
+                        generation,
+                        index: v.consumed,
+                    };
                     let lease = st.new_lease(session, ws, var, generation, value.clone());
-                    return Ok(Step::Ready(Delivery::Value { value, lease, cursor: Some(next) }));
+                    return Ok(Step::Ready(Delivery::Value {
+                        value,
+                        lease,
+                        cursor: Some(next),
+                    }));
                 }
             }
             if !blocking {
                 return Ok(Step::Ready(Delivery::Nothing));
             }
-            return Ok(Step::Wait(self.register(st, session, ws, var, WaitKind::IFetch { generation })?));
+            return Ok(Step::Wait(self.register(
+                st,
+                session,
+                ws,
+                var,
+                WaitKind::IFetch { generation },
+            )?));
         }
         let index = cursor.index.max(v.consumed);
         if index < end {
             let value = v.values[(index - v.consumed) as usize].clone();
-            let next = Cursor { generation, index: index + 1 };
-            return Ok(Step::Ready(Delivery::Value { value, lease: 0, cursor: Some(next) }));
+            let next = Cursor {
+                generation,
+                index: index + 1,
+            };
+            return Ok(Step::Ready(Delivery::Value {
+                value,
+                lease: 0,
+                cursor: Some(next),
+            }));
         }
         if !blocking {
             return Ok(Step::Ready(Delivery::Nothing));
         }
-        Ok(Step::Wait(self.register(st, session, ws, var, WaitKind::IFind { generation, index })?))
+        Ok(Step::Wait(self.register(
+            st,
+            session,
+            ws,
+            var,
+            WaitKind::IFind { generation, index },
+        )?))
     }
 
     fn register(
@@ -696,19 +842,35 @@ impl Store {
         let id = st.next_waiter;
         st.next_waiter += 1;
         let generation = st.next_generation;
-        let w = st.workspaces.get_mut(ws).ok_or_else(|| Error::NoSuchWorkspace(ws.to_string()))?;
+        let w = st
+            .workspaces
+            .get_mut(ws)
+            .ok_or_else(|| Error::NoSuchWorkspace(ws.to_string()))?;
         let v = w.vars.entry(var.to_string()).or_insert_with(|| {
             st.next_generation += 1;
             Variable::new(None, generation)
         });
         // Bind a first iterator step to the variable it now waits on.
         let kind = match kind {
-            WaitKind::IFetch { generation: 0 } => WaitKind::IFetch { generation: v.generation },
-            WaitKind::IFind { generation: 0, index } => WaitKind::IFind { generation: v.generation, index },
+            WaitKind::IFetch { generation: 0 } => WaitKind::IFetch {
+                generation: v.generation,
+            },
+            WaitKind::IFind {
+                generation: 0,
+                index,
+            } => WaitKind::IFind {
+                generation: v.generation,
+                index,
+            },
             k => k,
         };
         let (tx, rx) = oneshot::channel();
-        v.waiters.push_back(Waiter { id, session, kind, tx });
+        v.waiters.push_back(Waiter {
+            id,
+            session,
+            kind,
+            tx,
+        });
         Ok(Pending {
             store: self.clone(),
             session,
@@ -723,7 +885,10 @@ impl Store {
     pub fn delete_var(&self, ws: &str, var: &str) -> Result<(), Error> {
         check_names(ws, var)?;
         let mut st = self.lock();
-        let w = st.workspaces.get_mut(ws).ok_or_else(|| Error::NoSuchWorkspace(ws.to_string()))?;
+        let w = st
+            .workspaces
+            .get_mut(ws)
+            .ok_or_else(|| Error::NoSuchWorkspace(ws.to_string()))?;
         if let Some(v) = w.vars.remove(var) {
             let freed: u64 = v.values.iter().map(Value::len).sum();
             for waiter in v.waiters {
@@ -743,11 +908,17 @@ impl Store {
     pub fn list_vars(&self, ws: &str) -> Result<Vec<VariableInfo>, Error> {
         check_name("workspace", ws)?;
         let st = self.lock();
-        let w = st.workspaces.get(ws).ok_or_else(|| Error::NoSuchWorkspace(ws.to_string()))?;
+        let w = st
+            .workspaces
+            .get(ws)
+            .ok_or_else(|| Error::NoSuchWorkspace(ws.to_string()))?;
         Ok(w.vars
             .iter()
             .map(|(name, v)| {
-                let live = v.waiters.iter().filter(|w| st.sessions.contains_key(&w.session) || w.session == 0);
+                let live = v
+                    .waiters
+                    .iter()
+                    .filter(|w| st.sessions.contains_key(&w.session) || w.session == 0);
                 let fetchers = live.clone().filter(|w| w.kind.consumes()).count() as u64;
                 let finders = live.filter(|w| !w.kind.consumes()).count() as u64;
                 VariableInfo {
@@ -781,7 +952,10 @@ impl Store {
     pub fn release(&self, session: SessionId, leases: &[u64]) {
         let mut st = self.lock();
         for id in leases {
-            let lease = st.sessions.get_mut(&session).and_then(|s| s.leases.remove(id));
+            let lease = st
+                .sessions
+                .get_mut(&session)
+                .and_then(|s| s.leases.remove(id));
             if let Some(lease) = lease {
                 st.return_lease(lease);
             }
@@ -790,14 +964,23 @@ impl Store {
 
     /// Number of leases a session holds (for tests and listings).
     pub fn lease_count(&self, session: SessionId) -> usize {
-        self.lock().sessions.get(&session).map_or(0, |s| s.leases.len())
+        self.lock()
+            .sessions
+            .get(&session)
+            .map_or(0, |s| s.leases.len())
     }
 
     fn remove_waiter(&self, ws: &str, var: &str, waiter: u64) -> bool {
         let mut st = self.lock();
-        let Some(w) = st.workspaces.get_mut(ws) else { return false };
-        let Some(v) = w.vars.get_mut(var) else { return false };
-        let Some(pos) = v.waiters.iter().position(|w| w.id == waiter) else { return false };
+        let Some(w) = st.workspaces.get_mut(ws) else {
+            return false;
+        };
+        let Some(v) = w.vars.get_mut(var) else {
+            return false;
+        };
+        let Some(pos) = v.waiters.iter().position(|w| w.id == waiter) else {
+            return false;
+        };
         v.waiters.remove(pos);
         if v.is_disposable_placeholder() {
             w.vars.remove(var);
@@ -813,10 +996,22 @@ impl State {
         self.memory_used = self.memory_used.saturating_sub(n);
     }
 
-    fn new_lease(&mut self, session: SessionId, ws: &str, var: &str, generation: u64, value: Value) -> u64 {
+    fn new_lease(
+        &mut self,
+        session: SessionId,
+        ws: &str,
+        var: &str,
+        generation: u64,
+        value: Value,
+    ) -> u64 {
         let id = self.next_lease;
         self.next_lease += 1;
-        let lease = Lease { workspace: ws.to_string(), variable: var.to_string(), generation, value };
+        let lease = Lease {
+            workspace: ws.to_string(),
+            variable: var.to_string(),
+            generation,
+            value,
+        };
         match self.sessions.get_mut(&session) {
             Some(s) => {
                 s.leases.insert(id, lease);
@@ -835,7 +1030,9 @@ impl State {
     /// (`spec/operations.md#store-delivery`).
     fn deliver_new(&mut self, ws: &str, var: &str, value: Value) {
         let generation = self.next_generation;
-        let Some(w) = self.workspaces.get_mut(ws) else { return };
+        let Some(w) = self.workspaces.get_mut(ws) else {
+            return;
+        };
         let v = w.vars.entry(var.to_string()).or_insert_with(|| {
             self.next_generation += 1;
             Variable::new(Some(Mode::Fifo), generation)
@@ -846,7 +1043,10 @@ impl State {
         // 1. every waiting finder gets it (shared buffer), 2. the oldest
         // live fetcher consumes it, 3. else it is queued by mode.
         serve_finders(v, &self.sessions, &value, Some(index));
-        let mut leases = Leases { sessions: &mut self.sessions, next: &mut self.next_lease };
+        let mut leases = Leases {
+            sessions: &mut self.sessions,
+            next: &mut self.next_lease,
+        };
         let Some(value) = leases.hand_to_fetcher(v, ws, var, value, index + 1) else {
             if matches!(mode, Mode::Fifo | Mode::Single) {
                 // Taken at its own index: counted as consumed from the front.
@@ -886,8 +1086,17 @@ impl State {
         // Plain finders waiting on the empty variable see it too; IFIND
         // steps wait at later indices and do not.
         serve_finders(v, &self.sessions, &lease.value, None);
-        let mut leases = Leases { sessions: &mut self.sessions, next: &mut self.next_lease };
-        let Some(value) = leases.hand_to_fetcher(v, &lease.workspace, &lease.variable, lease.value, v.consumed) else {
+        let mut leases = Leases {
+            sessions: &mut self.sessions,
+            next: &mut self.next_lease,
+        };
+        let Some(value) = leases.hand_to_fetcher(
+            v,
+            &lease.workspace,
+            &lease.variable,
+            lease.value,
+            v.consumed,
+        ) else {
             return;
         };
         match mode {
@@ -900,7 +1109,9 @@ impl State {
     }
 
     fn delete_ws_locked(&mut self, name: &str) -> bool {
-        let Some(ws) = self.workspaces.remove(name) else { return false };
+        let Some(ws) = self.workspaces.remove(name) else {
+            return false;
+        };
         let mut freed = 0;
         for v in ws.vars.into_values() {
             freed += v.values.iter().map(Value::len).sum::<u64>();
@@ -926,16 +1137,28 @@ fn is_alive(sessions: &HashMap<SessionId, SessionState>, w: &Waiter) -> bool {
 /// Answers every waiting finder of `v` with `value`: plain finds always, IFIND
 /// steps only when `index` is given and their cursor has not passed it.
 /// Waiters of ended sessions are dropped on the way.
-fn serve_finders(v: &mut Variable, sessions: &HashMap<SessionId, SessionState>, value: &Value, index: Option<u64>) {
+fn serve_finders(
+    v: &mut Variable,
+    sessions: &HashMap<SessionId, SessionState>,
+    value: &Value,
+    index: Option<u64>,
+) {
     let generation = v.generation;
     let mut i = 0;
     while i < v.waiters.len() {
         let wt = &v.waiters[i];
         let cursor = match (wt.kind, index) {
             (WaitKind::Find, _) => Some(None),
-            (WaitKind::IFind { generation: g, index: at }, Some(index)) if g == generation && at <= index => {
-                Some(Some(Cursor { generation: g, index: index + 1 }))
-            }
+            (
+                WaitKind::IFind {
+                    generation: g,
+                    index: at,
+                },
+                Some(index),
+            ) if g == generation && at <= index => Some(Some(Cursor {
+                generation: g,
+                index: index + 1,
+            })),
             _ => None,
         };
         let alive = is_alive(sessions, wt);
@@ -943,7 +1166,11 @@ fn serve_finders(v: &mut Variable, sessions: &HashMap<SessionId, SessionState>, 
             Some(cursor) => {
                 if let Some(wt) = v.waiters.remove(i) {
                     if alive {
-                        let _ = wt.tx.send(Ok(Delivery::Value { value: value.clone(), lease: 0, cursor }));
+                        let _ = wt.tx.send(Ok(Delivery::Value {
+                            value: value.clone(),
+                            lease: 0,
+                            cursor,
+                        }));
                     }
                 }
             }
@@ -966,19 +1193,42 @@ impl Leases<'_> {
     /// Hands `value` to the oldest live waiting fetcher (fetch or IFETCH) of
     /// `v`, leased to its session, with an IFETCH cursor at `next_index`.
     /// Gives the value back when no fetcher takes it.
-    fn hand_to_fetcher(&mut self, v: &mut Variable, ws: &str, var: &str, value: Value, next_index: u64) -> Option<Value> {
+    fn hand_to_fetcher(
+        &mut self,
+        v: &mut Variable,
+        ws: &str,
+        var: &str,
+        value: Value,
+        next_index: u64,
+    ) -> Option<Value> {
         while let Some(pos) = v.waiters.iter().position(|w| w.kind.consumes()) {
-            let Some(wt) = v.waiters.remove(pos) else { break };
-            let Some(session) = self.sessions.get_mut(&wt.session) else { continue };
+            let Some(wt) = v.waiters.remove(pos) else {
+                break;
+            };
+            let Some(session) = self.sessions.get_mut(&wt.session) else {
+                continue;
+            };
             let cursor = match wt.kind {
-                WaitKind::IFetch { generation } => Some(Cursor { generation, index: next_index }),
+                WaitKind::IFetch { generation } => Some(Cursor {
+                    generation,
+                    index: next_index,
+                }),
                 _ => None,
             };
             let id = *self.next;
-            let delivery = Delivery::Value { value: value.clone(), lease: id, cursor };
+            let delivery = Delivery::Value {
+                value: value.clone(),
+                lease: id,
+                cursor,
+            };
             if wt.tx.send(Ok(delivery)).is_ok() {
                 *self.next += 1;
-                let lease = Lease { workspace: ws.to_string(), variable: var.to_string(), generation: v.generation, value };
+                let lease = Lease {
+                    workspace: ws.to_string(),
+                    variable: var.to_string(),
+                    generation: v.generation,
+                    value,
+                };
                 session.leases.insert(id, lease);
                 return None;
             }
@@ -992,7 +1242,8 @@ fn drop_dead_waiters(st: &mut State) {
     let sessions = &st.sessions;
     for ws in st.workspaces.values_mut() {
         for v in ws.vars.values_mut() {
-            v.waiters.retain(|w| w.session == 0 || sessions.contains_key(&w.session));
+            v.waiters
+                .retain(|w| w.session == 0 || sessions.contains_key(&w.session));
         }
         ws.vars.retain(|_, v| !v.is_disposable_placeholder());
     }
@@ -1096,7 +1347,9 @@ impl Pending {
         timeout: Option<Duration>,
         cancel: impl std::future::Future<Output = ()>,
     ) -> Result<Delivery, Error> {
-        let Some(mut rx) = self.rx.take() else { return Err(Error::Internal("resolved twice".into())) };
+        let Some(mut rx) = self.rx.take() else {
+            return Err(Error::Internal("resolved twice".into()));
+        };
         let sleep = async {
             match timeout {
                 Some(t) => tokio::time::sleep(t).await,
@@ -1108,10 +1361,15 @@ impl Pending {
             () = sleep => true,
             () = cancel => false,
         };
-        let removed = self.store.remove_waiter(&self.workspace, &self.variable, self.waiter);
+        let removed = self
+            .store
+            .remove_waiter(&self.workspace, &self.variable, self.waiter);
         if removed {
             return Err(if timed_out {
-                Error::TimedOut(timeout.map_or(0, |t| t.as_millis() as u64), self.variable.clone())
+                Error::TimedOut(
+                    timeout.map_or(0, |t| t.as_millis() as u64),
+                    self.variable.clone(),
+                )
             } else {
                 Error::Cancelled
             });
@@ -1133,7 +1391,10 @@ impl Pending {
 impl Drop for Pending {
     fn drop(&mut self) {
         if let Some(mut rx) = self.rx.take() {
-            if !self.store.remove_waiter(&self.workspace, &self.variable, self.waiter) {
+            if !self
+                .store
+                .remove_waiter(&self.workspace, &self.variable, self.waiter)
+            {
                 if let Ok(Ok(Delivery::Value { lease, .. })) = rx.try_recv() {
                     if lease != 0 {
                         self.store.release(self.session, &[lease]);

@@ -44,7 +44,9 @@ impl Value {
     pub fn new(kind: Kind, codec: String, data: Bytes) -> Result<Value, Error> {
         check_header(kind, &codec)?;
         if kind == Kind::Text && std::str::from_utf8(&data).is_err() {
-            return Err(Error::InvalidArgument("value.data: TEXT value is not valid UTF-8".into()));
+            return Err(Error::InvalidArgument(
+                "value.data: TEXT value is not valid UTF-8".into(),
+            ));
         }
         Ok(Value { kind, codec, data })
     }

@@ -10,7 +10,11 @@ use super::*;
 use crate::value::Kind;
 
 fn text(s: &str) -> Value {
-    Value { kind: Kind::Text, codec: String::new(), data: Bytes::copy_from_slice(s.as_bytes()) }
+    Value {
+        kind: Kind::Text,
+        codec: String::new(),
+        data: Bytes::copy_from_slice(s.as_bytes()),
+    }
 }
 
 use bytes::Bytes;
@@ -18,7 +22,9 @@ use bytes::Bytes;
 fn setup() -> (Store, SessionHandle) {
     let store = Store::new(Limits::default());
     let session = store.open_session("test".into());
-    store.open_ws(session.id(), "ws", false, false, false).expect("open");
+    store
+        .open_ws(session.id(), "ws", false, false, false)
+        .expect("open");
     (store, session)
 }
 
@@ -48,7 +54,14 @@ fn fifo_fetches_in_store_order() {
         store.store("ws", "x", text(v)).expect("store");
     }
     let got: Vec<String> = (0..3)
-        .map(|_| as_text(&ready_value(store.fetch(s.id(), "ws", "x", true)).expect("value").0).to_string())
+        .map(|_| {
+            as_text(
+                &ready_value(store.fetch(s.id(), "ws", "x", true))
+                    .expect("value")
+                    .0,
+            )
+            .to_string()
+        })
         .collect();
     assert_eq!(got, ["a", "b", "c"]);
     assert!(ready_value(store.fetch(s.id(), "ws", "x", true)).is_none());
@@ -61,7 +74,14 @@ fn lifo_fetches_newest_first() {
     for v in ["a", "b"] {
         store.store("ws", "x", text(v)).expect("store");
     }
-    assert_eq!(as_text(&ready_value(store.fetch(s.id(), "ws", "x", true)).expect("v").0), "b");
+    assert_eq!(
+        as_text(
+            &ready_value(store.fetch(s.id(), "ws", "x", true))
+                .expect("v")
+                .0
+        ),
+        "b"
+    );
 }
 
 #[test]
@@ -81,7 +101,9 @@ fn single_store_replaces_value_and_frees_memory() {
 fn declare_conflicting_mode_is_mode_conflict() {
     let (store, _s) = setup();
     store.declare("ws", "x", Mode::Fifo).expect("declare");
-    store.declare("ws", "x", Mode::Fifo).expect("same mode is fine");
+    store
+        .declare("ws", "x", Mode::Fifo)
+        .expect("same mode is fine");
     let err = store.declare("ws", "x", Mode::Lifo).expect_err("conflict");
     assert_eq!(err.reason(), nws_proto::v1::Reason::ModeConflict);
 }
@@ -92,7 +114,11 @@ fn operations_on_missing_workspace_are_no_such_workspace() {
     let err = store.store("nope", "x", text("v")).expect_err("missing");
     assert_eq!(err.reason(), nws_proto::v1::Reason::NoSuchWorkspace);
     assert!(store.fetch(s.id(), "nope", "x", true).is_err());
-    assert_eq!(store.stats().memory_used, 0, "a refused store keeps no reservation");
+    assert_eq!(
+        store.stats().memory_used,
+        0,
+        "a refused store keeps no reservation"
+    );
 }
 
 #[tokio::test]
@@ -103,7 +129,10 @@ async fn store_serves_every_finder_then_oldest_fetcher() {
     let fetch1 = pending(store.fetch(s.id(), "ws", "x", false));
     let fetch2 = pending(store.fetch(s.id(), "ws", "x", false));
     let vars = store.list_vars("ws").expect("list");
-    assert_eq!(vars[0].mode, None, "placeholder while only waiters reference it");
+    assert_eq!(
+        vars[0].mode, None,
+        "placeholder while only waiters reference it"
+    );
     assert_eq!((vars[0].fetchers, vars[0].finders), (2, 2));
     store.store("ws", "x", text("v")).expect("store");
     let never = std::future::pending::<()>;
@@ -113,18 +142,35 @@ async fn store_serves_every_finder_then_oldest_fetcher() {
     }
     let d = fetch1.resolve(None, never()).await.expect("fetch");
     assert!(matches!(d, Delivery::Value { lease, .. } if lease != 0));
-    let r = fetch2.resolve(Some(Duration::from_millis(10)), never()).await;
-    assert_eq!(r.expect_err("second fetcher times out").reason(), nws_proto::v1::Reason::TimedOut);
-    assert_eq!(store.list_vars("ws").expect("list")[0].value_count, 0, "the value was consumed, not queued");
+    let r = fetch2
+        .resolve(Some(Duration::from_millis(10)), never())
+        .await;
+    assert_eq!(
+        r.expect_err("second fetcher times out").reason(),
+        nws_proto::v1::Reason::TimedOut
+    );
+    assert_eq!(
+        store.list_vars("ws").expect("list")[0].value_count,
+        0,
+        "the value was consumed, not queued"
+    );
 }
 
 #[tokio::test]
 async fn timed_out_fetch_consumes_nothing_and_removes_placeholder() {
     let (store, s) = setup();
     let p = pending(store.fetch(s.id(), "ws", "x", false));
-    let r = p.resolve(Some(Duration::from_millis(5)), std::future::pending()).await;
-    assert_eq!(r.expect_err("timeout").reason(), nws_proto::v1::Reason::TimedOut);
-    assert!(store.list_vars("ws").expect("list").is_empty(), "placeholder gone with its waiter");
+    let r = p
+        .resolve(Some(Duration::from_millis(5)), std::future::pending())
+        .await;
+    assert_eq!(
+        r.expect_err("timeout").reason(),
+        nws_proto::v1::Reason::TimedOut
+    );
+    assert!(
+        store.list_vars("ws").expect("list").is_empty(),
+        "placeholder gone with its waiter"
+    );
 }
 
 #[tokio::test]
@@ -133,9 +179,15 @@ async fn delete_var_wakes_fetchers_and_ends_iterators() {
     let fetch = pending(store.fetch(s.id(), "ws", "x", false));
     let it = pending(store.iterate(s.id(), "ws", "x", IterKind::IFind, Cursor::default()));
     store.delete_var("ws", "x").expect("delete");
-    let err = fetch.resolve(None, std::future::pending()).await.expect_err("deleted");
+    let err = fetch
+        .resolve(None, std::future::pending())
+        .await
+        .expect_err("deleted");
     assert_eq!(err.reason(), nws_proto::v1::Reason::VariableDeleted);
-    assert_eq!(it.resolve(None, std::future::pending()).await.expect("end"), Delivery::Nothing);
+    assert_eq!(
+        it.resolve(None, std::future::pending()).await.expect("end"),
+        Delivery::Nothing
+    );
 }
 
 #[tokio::test]
@@ -148,7 +200,10 @@ async fn session_end_returns_lease_to_waiting_fetcher() {
     assert_ne!(lease, 0);
     let waiting = pending(store.fetch(other.id(), "ws", "task", false));
     drop(worker); // the worker dies mid-task
-    let d = waiting.resolve(Some(Duration::from_secs(1)), std::future::pending()).await.expect("re-delivered");
+    let d = waiting
+        .resolve(Some(Duration::from_secs(1)), std::future::pending())
+        .await
+        .expect("re-delivered");
     match d {
         Delivery::Value { value, .. } => assert_eq!(as_text(&value), "t1"),
         Delivery::Nothing => panic!("lost"),
@@ -160,23 +215,36 @@ async fn session_end_returns_lease_to_waiting_fetcher() {
 fn owner_session_end_deletes_only_non_persistent_workspaces() {
     let store = Store::new(Limits::default());
     let a = store.open_session("a".into());
-    store.open_ws(a.id(), "temp", false, false, false).expect("open");
-    store.open_ws(a.id(), "keep", false, false, true).expect("open");
+    store
+        .open_ws(a.id(), "temp", false, false, false)
+        .expect("open");
+    store
+        .open_ws(a.id(), "keep", false, false, true)
+        .expect("open");
     let b = store.open_session("b".into());
-    let used = store.open_ws(b.id(), "temp", true, false, false).expect("use");
+    let used = store
+        .open_ws(b.id(), "temp", true, false, false)
+        .expect("use");
     assert!(!used.owned);
     drop(a);
     let names: Vec<String> = store.list_wss(b.id()).into_iter().map(|w| w.name).collect();
     assert_eq!(names, ["keep"]);
-    let reopened = store.open_ws(b.id(), "keep", false, false, false).expect("open");
-    assert!(reopened.owned, "an unowned persistent workspace is claimed by the next openWs");
+    let reopened = store
+        .open_ws(b.id(), "keep", false, false, false)
+        .expect("open");
+    assert!(
+        reopened.owned,
+        "an unowned persistent workspace is claimed by the next openWs"
+    );
 }
 
 #[test]
 fn iterators_refuse_lifo_and_multi() {
     let (store, s) = setup();
     store.declare("ws", "l", Mode::Lifo).expect("declare");
-    let err = store.iterate(s.id(), "ws", "l", IterKind::IFindTry, Cursor::default()).expect_err("mode");
+    let err = store
+        .iterate(s.id(), "ws", "l", IterKind::IFindTry, Cursor::default())
+        .expect_err("mode");
     assert_eq!(err.reason(), nws_proto::v1::Reason::IteratorMode);
 }
 
@@ -186,10 +254,18 @@ async fn declaring_lifo_on_a_placeholder_fails_waiting_iterators() {
     let it = pending(store.iterate(s.id(), "ws", "x", IterKind::IFind, Cursor::default()));
     let fetch = pending(store.fetch(s.id(), "ws", "x", false));
     store.declare("ws", "x", Mode::Lifo).expect("declare");
-    let err = it.resolve(None, std::future::pending()).await.expect_err("iterator mode");
+    let err = it
+        .resolve(None, std::future::pending())
+        .await
+        .expect_err("iterator mode");
     assert_eq!(err.reason(), nws_proto::v1::Reason::IteratorMode);
     store.store("ws", "x", text("v")).expect("store");
-    assert!(fetch.resolve(Some(Duration::from_secs(1)), std::future::pending()).await.is_ok());
+    assert!(
+        fetch
+            .resolve(Some(Duration::from_secs(1)), std::future::pending())
+            .await
+            .is_ok()
+    );
 }
 
 #[test]
@@ -198,8 +274,13 @@ fn ifind_skips_values_consumed_before_it_reached_them() {
     for v in ["a", "b", "c"] {
         store.store("ws", "x", text(v)).expect("store");
     }
-    let step = |c: Cursor| match store.iterate(s.id(), "ws", "x", IterKind::IFindTry, c).expect("step") {
-        Step::Ready(Delivery::Value { value, cursor, .. }) => Some((as_text(&value).to_string(), cursor.expect("cursor"))),
+    let step = |c: Cursor| match store
+        .iterate(s.id(), "ws", "x", IterKind::IFindTry, c)
+        .expect("step")
+    {
+        Step::Ready(Delivery::Value { value, cursor, .. }) => {
+            Some((as_text(&value).to_string(), cursor.expect("cursor")))
+        }
         _ => None,
     };
     let (v, c) = step(Cursor::default()).expect("first");
@@ -215,13 +296,22 @@ fn ifind_skips_values_consumed_before_it_reached_them() {
 
 #[test]
 fn memory_limit_refuses_store_beyond_it() {
-    let store = Store::new(Limits { max_value_size: 10, max_memory: 12 });
+    let store = Store::new(Limits {
+        max_value_size: 10,
+        max_memory: 12,
+    });
     let s = store.open_session("t".into());
-    store.open_ws(s.id(), "ws", false, false, false).expect("open");
+    store
+        .open_ws(s.id(), "ws", false, false, false)
+        .expect("open");
     store.store("ws", "x", text("12345678")).expect("fits");
-    let err = store.store("ws", "x", text("12345")).expect_err("over memory");
+    let err = store
+        .store("ws", "x", text("12345"))
+        .expect_err("over memory");
     assert_eq!(err.reason(), nws_proto::v1::Reason::MemoryLimit);
-    let err = store.store("ws", "x", text("12345678901")).expect_err("over size");
+    let err = store
+        .store("ws", "x", text("12345678901"))
+        .expect_err("over size");
     assert_eq!(err.reason(), nws_proto::v1::Reason::TooLarge);
 }
 
