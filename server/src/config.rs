@@ -43,6 +43,9 @@ pub struct Config {
     pub keepalive_interval: Duration,
     /// How long an unanswered keepalive ping may wait before the session ends.
     pub keepalive_timeout: Duration,
+    /// Most requests one session may have waiting at once (each costs a
+    /// task and a waiter entry); beyond it a request fails with MEMORY_LIMIT.
+    pub max_waiting_per_session: usize,
 }
 
 impl Default for Config {
@@ -53,6 +56,7 @@ impl Default for Config {
             max_chunk_size: 4 << 20,
             keepalive_interval: Duration::from_secs(1),
             keepalive_timeout: Duration::from_secs(1),
+            max_waiting_per_session: 65_536,
         }
     }
 }

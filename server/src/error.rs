@@ -63,6 +63,14 @@ pub enum Error {
         /// The limit.
         max: u64,
     },
+    /// A session has as many requests waiting as the server allows.
+    #[error("{waiting} requests of this session are already waiting (at most {max})")]
+    TooManyWaiting {
+        /// Requests waiting now.
+        waiting: u64,
+        /// The limit.
+        max: u64,
+    },
     /// Iterators work on FIFO and SINGLE variables only.
     #[error("variable {0:?} is {1}: iterators need FIFO or SINGLE")]
     IteratorMode(String, &'static str),
@@ -103,7 +111,7 @@ impl Error {
             Error::VariableDeleted(_) => Reason::VariableDeleted,
             Error::TimedOut(..) => Reason::TimedOut,
             Error::TooLarge { .. } => Reason::TooLarge,
-            Error::MemoryLimit { .. } => Reason::MemoryLimit,
+            Error::MemoryLimit { .. } | Error::TooManyWaiting { .. } => Reason::MemoryLimit,
             Error::IteratorMode(..) => Reason::IteratorMode,
             Error::InvalidArgument(_) => Reason::InvalidArgument,
             Error::Cancelled => Reason::Cancelled,

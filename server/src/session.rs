@@ -445,6 +445,16 @@ impl Session {
                 }
             }
             Ok(Step::Wait(pending)) => {
+                let waiting = self.cancels.lock().unwrap_or_else(|p| p.into_inner()).len();
+                if waiting >= self.config.max_waiting_per_session {
+                    drop(pending); // withdraws the waiter
+                    let e = Error::TooManyWaiting {
+                        waiting: waiting as u64,
+                        max: self.config.max_waiting_per_session as u64,
+                    };
+                    send_reply(&self.out, id, Err(e)).await;
+                    return Ok(());
+                }
                 let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
                 self.cancels
                     .lock()

@@ -252,3 +252,24 @@ async fn a_client_vanishing_with_many_blocked_requests_leaves_nothing_behind() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_requests_beyond_the_per_session_limit_get_memory_limit() {
+    let config = nws_server::Config { max_waiting_per_session: 3, ..nws_server::Config::default() };
+    let server = Server::start_with(config).await;
+    let mut s = server.session().await;
+    s.open("ws").await;
+    for id in 101..=103 {
+        s.send_request(id, ops::fetch("ws", "q")).await;
+    }
+    s.send_request(104, ops::fetch("ws", "q")).await;
+    let refused = s.reply(104).await;
+    expect_reason(&refused, Reason::MemoryLimit);
+    // The three that wait are intact and the session keeps serving.
+    for n in 0..3 {
+        expect_done(&s.call(ops::store_text("ws", "q", &n.to_string())).await);
+    }
+    for id in 101..=103 {
+        let _ = expect_value(&s.reply(id).await);
+    }
+}
