@@ -7,7 +7,7 @@ PORT ?= 8765
 WEB_PORT ?= 8766
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help setup setup-bench build run test test-rust test-python test-r install bench bench-python lint fmt clean
+.PHONY: help setup setup-bench build run test test-rust test-python test-r conformance install bench bench-python lint fmt clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,7 +26,7 @@ run: ## Start the server on 127.0.0.1:$(PORT) with the in-memory store (Ctrl-C s
 	@echo "nws-server: clients connect to 127.0.0.1:$(PORT); Ctrl-C stops it"
 	./target/release/nws-server --bind 127.0.0.1 --port $(PORT) --web-port $(WEB_PORT)
 
-test: setup test-rust test-python test-r ## Install what is missing, then run every test suite
+test: setup test-rust test-python test-r conformance ## Install what is missing, then run every test suite
 
 test-rust: ## Rust: server unit, property and integration tests; client tests; doc examples
 	$(CARGO) test --release --workspace
@@ -36,6 +36,13 @@ test-python: ## Python: build the wheel (maturin), install it in .venv and pytho
 
 test-r: ## R: install R from Debian if missing, build and install the package, run its tests
 	scripts/r.sh test
+
+conformance: ## Cross-language conformance suite (Rust, Python, R and every pair), then spec anchor coverage
+	$(CARGO) build --release -p nws-server -p nws-conformance
+	scripts/python.sh install
+	scripts/r.sh install
+	conformance-tests/run
+	conformance-tests/run --coverage
 
 install: ## Build the Python wheel and install it into .venv and the machine's python3
 	scripts/python.sh install

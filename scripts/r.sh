@@ -31,8 +31,11 @@ if command -v Rscript >/dev/null; then
     || need_apt+=(r-cran-testthat)
   Rscript -e 'quit(status = !requireNamespace("processx", quietly = TRUE))' >/dev/null 2>&1 \
     || need_apt+=(r-cran-processx)
+  # jsonlite: the conformance suite's R executor speaks JSON lines.
+  Rscript -e 'quit(status = !requireNamespace("jsonlite", quietly = TRUE))' >/dev/null 2>&1 \
+    || need_apt+=(r-cran-jsonlite)
 else
-  need_apt+=(r-cran-testthat r-cran-processx)
+  need_apt+=(r-cran-testthat r-cran-processx r-cran-jsonlite)
 fi
 if ((${#need_apt[@]})); then
   echo "r: installing ${need_apt[*]} from Debian"
