@@ -19,7 +19,8 @@ use crate::workspace::Workspace;
 /// ([`Workspace::ifetch`], [`Workspace::ifind`], ...).
 ///
 /// A [`Stream`] of `Result<Value, Error>`; it ends at the end of the
-/// iteration, and after yielding an error. Dropping it while a step waits
+/// iteration and then stays ended. An error (a timeout, a closed session)
+/// is yielded as an item without ending it. Dropping it while a step waits
 /// withdraws the step (an `ifetch` value already on its way is given back).
 ///
 /// ```no_run
@@ -54,20 +55,26 @@ struct State {
     var: String,
     kind: pb::IterKind,
     cursor: Option<pb::Cursor>,
-    finished: bool,
+    /// The session is gone: after yielding that error once, the stream ends
+    /// (every further step would fail the same way).
+    closed: bool,
 }
 
 /// The stream of values of `var` for the iterator `kind`.
+///
+/// An error is yielded as an item and does not end the stream
+/// (`spec/iterators.md#end`): only the server's end of iteration does, or an
+/// error that ended the session itself; an ended stream stays ended (fused).
 pub(crate) fn values(ws: Workspace, var: &str, kind: pb::IterKind) -> ValueStream {
     let state = State {
         ws,
         var: var.to_owned(),
         kind,
         cursor: None,
-        finished: false,
+        closed: false,
     };
     let inner = futures::stream::unfold(state, |mut st| async move {
-        if st.finished {
+        if st.closed {
             return None;
         }
         match st.ws.iterate_step(&st.var, st.kind, st.cursor).await {
@@ -79,21 +86,27 @@ pub(crate) fn values(ws: Workspace, var: &str, kind: pb::IterKind) -> ValueStrea
                 match r.lease.ack() {
                     Ok(()) => Some((Ok(r.value), st)),
                     Err(e) => {
-                        st.finished = true;
+                        st.closed = is_session_gone(&e);
                         Some((Err(e), st))
                     }
                 }
             }
             Ok(None) => None,
             Err(e) => {
-                st.finished = true;
+                st.closed = is_session_gone(&e);
                 Some((Err(e), st))
             }
         }
     });
     ValueStream {
-        inner: inner.boxed(),
+        inner: inner.fuse().boxed(),
     }
+}
+
+/// Errors after which no further step can succeed on this session.
+fn is_session_gone(e: &Error) -> bool {
+    matches!(e, Error::Closed | Error::Transport(_))
+        || matches!(e.reason(), Some(crate::Reason::ShuttingDown | crate::Reason::ProtocolError))
 }
 
 /// Which iterator an explicit step ([`Workspace::iterate`]) takes.
