@@ -7,7 +7,7 @@ PORT ?= 8765
 WEB_PORT ?= 8766
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help setup setup-bench build run test test-rust test-python test-r conformance install bench bench-python lint fmt clean
+.PHONY: help setup setup-bench build run test test-rust test-python test-r conformance test-web install bench bench-python lint fmt clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -21,12 +21,10 @@ setup-bench: ## Install what the benchmarks need and is missing (Redis from apt)
 build: ## Build the server, the Rust client and the examples (release)
 	$(CARGO) build --release --workspace --all-targets
 
-run: ## Start the server on 127.0.0.1:$(PORT) with the in-memory store (Ctrl-C stops it)
-	$(CARGO) build --release -p nws-server
-	@echo "nws-server: clients connect to 127.0.0.1:$(PORT); Ctrl-C stops it"
-	./target/release/nws-server --bind 127.0.0.1 --port $(PORT) --web-port $(WEB_PORT)
+run: ## Start the server on 127.0.0.1:$(PORT), the web UI on :$(WEB_PORT) and the babelfish translators (Ctrl-C stops all)
+	PORT=$(PORT) WEB_PORT=$(WEB_PORT) scripts/run.sh
 
-test: setup test-rust test-python test-r conformance ## Install what is missing, then run every test suite
+test: setup test-rust test-python test-r conformance test-web ## Install what is missing, then run every test suite
 
 test-rust: ## Rust: server unit, property and integration tests; client tests; doc examples
 	$(CARGO) test --release --workspace
@@ -43,6 +41,9 @@ conformance: ## Cross-language conformance suite (Rust, Python, R and every pair
 	scripts/r.sh install
 	conformance-tests/run
 	conformance-tests/run --coverage
+
+test-web: ## Web UI in headless Chromium: Python dict and R data frame shown, delete with confirmation, live update
+	scripts/browser-test.sh
 
 install: ## Build the Python wheel and install it into .venv and the machine's python3
 	scripts/python.sh install

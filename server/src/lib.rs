@@ -14,8 +14,12 @@
 //! - [`value`], [`names`]: what a value and a valid name are.
 //! - [`config`]: limits and network tuning.
 //! - [`error`]: the domain error enum, one stable reason per variant.
+//! - [`web`]: the web UI and its JSON API ([`web::serve`], on its own
+//!   listener over the same [`Store`]), and the server's side of the
+//!   babelfish protocol (`spec/babelfish.md`).
 //!
-//! The binary (`src/main.rs`) is CLI and logging around [`run`].
+//! The binary (`src/main.rs`) is CLI and logging around [`run_with_store`]
+//! and [`web::serve`].
 
 pub mod config;
 pub mod error;
@@ -24,6 +28,7 @@ pub mod service;
 pub(crate) mod session;
 pub mod store;
 pub mod value;
+pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;

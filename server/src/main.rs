@@ -4,7 +4,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use nws_server::{Config, Limits};
+use nws_server::web::WebConfig;
+use nws_server::{Config, Limits, Store};
 use tracing_subscriber::EnvFilter;
 
 /// NetWorkSpaces server: shared workspaces of variables for Python, R and Rust programs.
@@ -14,9 +15,20 @@ struct Cli {
     /// Port for client sessions (gRPC).
     #[arg(long, env = "NWS_SERVER_PORT", default_value_t = 8765)]
     port: u16,
-    /// Port for the web UI (served from issue 6 on; accepted and reported now).
+    /// Port for the web UI (0 picks a free one; the address is logged).
     #[arg(long, env = "NWS_WEB_PORT", default_value_t = 8766)]
     web_port: u16,
+    /// Do not serve the web UI.
+    #[arg(long)]
+    no_web: bool,
+    /// Require this token for the web UI (open the logged address once, or
+    /// send `Authorization: Bearer <token>`).
+    #[arg(long, env = "NWS_WEB_TOKEN", hide_env_values = true)]
+    web_token: Option<String>,
+    /// Seconds a web page waits for babelfish translators before showing
+    /// a fallback.
+    #[arg(long, default_value_t = 2.0)]
+    babelfish_timeout: f64,
     /// Address to listen on. Keep loopback unless the network is trusted.
     #[arg(long, default_value = "127.0.0.1")]
     bind: IpAddr,
@@ -78,9 +90,25 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     if cli.max_value_size > cli.max_memory {
         tracing::warn!("--max-value-size exceeds --max-memory; values are capped by memory");
+    }
+    if !(0.05..=60.0).contains(&cli.babelfish_timeout) {
+        eprintln!("nws-server: --babelfish-timeout must be between 0.05 and 60 seconds");
+        return std::process::ExitCode::from(2);
+    }
+    if cli.web_token.as_deref().is_some_and(|t| {
+        t.is_empty()
+            || !t
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    }) {
+        eprintln!(
+            "nws-server: --web-token must be non-empty letters, digits, '-', '.', '_' or '~'"
+        );
+        return std::process::ExitCode::from(2);
     }
     if !(0.05..=3600.0).contains(&cli.keepalive) {
         eprintln!("nws-server: --keepalive must be between 0.05 and 3600 seconds");
@@ -116,17 +144,71 @@ fn main() -> std::process::ExitCode {
         let addr = SocketAddr::new(cli.bind, cli.port);
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
+        let web_listener = if cli.no_web {
+            None
+        } else {
+            let web_addr = SocketAddr::new(cli.bind, cli.web_port);
+            match tokio::net::TcpListener::bind(web_addr).await {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    eprintln!(
+                        "nws-server: cannot serve the web UI on {web_addr}: {e} \
+                         (choose another --web-port, or --no-web)"
+                    );
+                    return Err(e.into());
+                }
+            }
+        };
         tracing::info!(
             addr = %local,
             startup_ms = started.elapsed().as_secs_f64() * 1e3,
             max_value_size = config.limits.max_value_size,
             max_memory = config.limits.max_memory,
             workers,
-            "nws-server {} listening on {local} (web UI port {} reserved)",
+            "nws-server {} listening on {local}",
             env!("CARGO_PKG_VERSION"),
-            cli.web_port
         );
-        nws_server::run(listener, config, shutdown_signal()).await
+        let store = Store::new(config.limits.clone());
+        // One signal stops both servers.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let web = match web_listener {
+            Some(web_listener) => {
+                let web_local = web_listener.local_addr()?;
+                let url = nws_server::web::url_for(web_local);
+                match &cli.web_token {
+                    Some(token) => tracing::info!("web UI on {url}/?token={token}"),
+                    None => tracing::info!("web UI on {url}"),
+                }
+                let web_config = WebConfig {
+                    token: cli.web_token.clone(),
+                    babelfish_timeout: Duration::from_secs_f64(cli.babelfish_timeout),
+                    grpc_address: local.to_string(),
+                    ..WebConfig::default()
+                };
+                let web_stop = stopped(stop_rx.clone());
+                let store = store.clone();
+                Some(tokio::spawn(async move {
+                    nws_server::web::serve(web_listener, store, web_config, web_stop).await
+                }))
+            }
+            None => None,
+        };
+        let served = nws_server::run_with_store(listener, config, store, stopped(stop_rx)).await;
+        if let Some(web) = web {
+            match tokio::time::timeout(Duration::from_secs(3), web).await {
+                Ok(Ok(Err(e))) => tracing::warn!("web UI: {e}"),
+                Ok(_) => {}
+                Err(_) => tracing::warn!("web UI still open 3 s after shutdown; closing anyway"),
+            }
+        }
+        served
     });
     match result {
         Ok(()) => {

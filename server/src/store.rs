@@ -10,12 +10,13 @@
 //! `spec/leases.md` and `spec/sessions.md`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 
 use crate::names::check_name;
 use crate::{Error, Limits, Value};
@@ -212,6 +213,49 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     limits: Limits,
+    /// Change notification for watchers (the web UI's live updates); kept
+    /// outside the mutex so that waiting for a change never takes the lock.
+    changes: ChangeFeed,
+}
+
+/// A change counter with wake-ups for whoever waits on it.
+///
+/// The hot path (every mutation) pays one atomic increment and one atomic
+/// load; `Notify::notify_waiters` runs only while a watcher is registered.
+#[derive(Default)]
+struct ChangeFeed {
+    /// Mutations so far (atomic: read without the state lock).
+    count: AtomicU64,
+    /// Tasks inside [`Store::changed`] (so the hot path can skip the notify).
+    watchers: AtomicUsize,
+    /// Wakes the watchers.
+    notify: Notify,
+}
+
+impl ChangeFeed {
+    fn bump(&self) {
+        // SeqCst pairs with `watch` + the count load in `Store::changed`:
+        // either this load sees the watcher, or the watcher's load sees
+        // this increment.
+        self.count.fetch_add(1, Ordering::SeqCst);
+        if self.watchers.load(Ordering::SeqCst) > 0 {
+            self.notify.notify_waiters();
+        }
+    }
+
+    fn watch(&self) -> WatchGuard<'_> {
+        self.watchers.fetch_add(1, Ordering::SeqCst);
+        WatchGuard(self)
+    }
+}
+
+/// Unregisters a watcher on drop (also when its future is cancelled).
+struct WatchGuard<'a>(&'a ChangeFeed);
+
+impl Drop for WatchGuard<'_> {
+    fn drop(&mut self) {
+        self.0.watchers.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Cheap handle to the whole state; clone it freely.
@@ -274,6 +318,24 @@ pub struct VariableInfo {
     pub finders: u64,
 }
 
+/// What a variable holds, read without consuming ([`Store::peek_values`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValuesView {
+    /// The variable exists (a missing one reads as empty).
+    pub exists: bool,
+    /// Mode, `None` for a placeholder.
+    pub mode: Option<Mode>,
+    /// The variable's generation (new each time it is created).
+    pub generation: u64,
+    /// Values consumed from the front since creation (FIFO and SINGLE):
+    /// `values[i]` has the absolute index `first_index + i`.
+    pub first_index: u64,
+    /// Values held (leased ones not counted).
+    pub total: u64,
+    /// The first `limit` values in queue order.
+    pub values: Vec<Value>,
+}
+
 /// Totals for monitoring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {
@@ -304,17 +366,56 @@ impl Store {
             shared: Arc::new(Shared {
                 state: Mutex::new(state),
                 limits,
+                changes: ChangeFeed::default(),
             }),
         }
     }
 
+    /// Locks the state to change it: also counts a change for
+    /// [`Store::changed`] (after the lock is taken, so a watcher that wakes
+    /// and reads sees the state after this change).
     fn lock(&self) -> MutexGuard<'_, State> {
+        let guard = self.read();
+        self.shared.changes.bump();
+        guard
+    }
+
+    /// Locks the state to read it (no change is counted).
+    fn read(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock is a bug; keep serving with the
         // state as it stands rather than wedging every session.
         self.shared
             .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A number that grows whenever the state may have changed: every
+    /// mutating operation adds at least one (spurious additions happen, e.g.
+    /// a fetchTry that found nothing). For watchers such as the web UI.
+    pub fn change_count(&self) -> u64 {
+        self.shared.changes.count.load(Ordering::SeqCst)
+    }
+
+    /// Waits until [`Store::change_count`] differs from `seen` and returns
+    /// the new count. Cheap for the store: a mutation costs one atomic
+    /// increment, plus a wake-up only while someone waits here. Callers that
+    /// render should coalesce (the web UI waits 100 ms after a change).
+    pub async fn changed(&self, seen: u64) -> u64 {
+        let feed = &self.shared.changes;
+        let _watching = feed.watch();
+        loop {
+            let notified = feed.notify.notified();
+            tokio::pin!(notified);
+            // Registered before the count is read: a bump after the read
+            // wakes this future (`notify_waiters` wakes enabled futures).
+            notified.as_mut().enable();
+            let now = feed.count.load(Ordering::SeqCst);
+            if now != seen {
+                return now;
+            }
+            notified.await;
+        }
     }
 
     /// The configured limits.
@@ -324,7 +425,7 @@ impl Store {
 
     /// Totals for monitoring.
     pub fn stats(&self) -> Stats {
-        let st = self.lock();
+        let st = self.read();
         Stats {
             workspaces: st.workspaces.len() as u64,
             sessions: st.sessions.len() as u64,
@@ -532,7 +633,7 @@ impl Store {
 
     /// listWss (`spec/workspaces.md#listwss`), sorted by name.
     pub fn list_wss(&self, session: SessionId) -> Vec<WorkspaceInfo> {
-        let st = self.lock();
+        let st = self.read();
         st.workspaces
             .iter()
             .map(|(name, ws)| WorkspaceInfo {
@@ -617,7 +718,7 @@ impl Store {
 
     /// Whether a workspace exists (checked when a chunked store begins).
     pub fn workspace_exists(&self, ws: &str) -> bool {
-        self.lock().workspaces.contains_key(ws)
+        self.read().workspaces.contains_key(ws)
     }
 
     /// store with its own reservation (`spec/operations.md#store`).
@@ -907,7 +1008,7 @@ impl Store {
     /// listVars (`spec/operations.md#listvars`), sorted by name.
     pub fn list_vars(&self, ws: &str) -> Result<Vec<VariableInfo>, Error> {
         check_name("workspace", ws)?;
-        let st = self.lock();
+        let st = self.read();
         let w = st
             .workspaces
             .get(ws)
@@ -930,6 +1031,63 @@ impl Store {
                 }
             })
             .collect())
+    }
+
+    /// One workspace's listing entry, if it exists (for the web UI).
+    pub fn workspace_info(&self, ws: &str) -> Option<WorkspaceInfo> {
+        let st = self.read();
+        st.workspaces.get(ws).map(|w| WorkspaceInfo {
+            name: ws.to_string(),
+            owner: w.owner_label.clone(),
+            persistent: w.persistent,
+            variable_count: w.vars.len() as u64,
+            mine: false,
+        })
+    }
+
+    /// The values a variable holds, without consuming or leasing any: at
+    /// most `limit` of them, in queue order (front first: the next FIFO or
+    /// SINGLE fetch takes `values[0]`, the next LIFO fetch the last one).
+    /// Leased values are not included. Cheap: values share their buffers.
+    ///
+    /// ```
+    /// use nws_server::store::{Store, Mode};
+    /// use nws_server::{Limits, Value, value::Kind};
+    /// let store = Store::new(Limits::default());
+    /// let session = store.open_session("doc".into());
+    /// store.open_ws(session.id(), "ws", false, false, false).unwrap();
+    /// for s in ["a", "b", "c"] {
+    ///     store.store("ws", "x", Value::new(Kind::Text, String::new(), s.into()).unwrap()).unwrap();
+    /// }
+    /// let view = store.peek_values("ws", "x", 2).unwrap();
+    /// assert_eq!((view.total, view.values.len(), view.mode), (3, 2, Some(Mode::Fifo)));
+    /// assert_eq!(store.find_now("ws", "x").unwrap().unwrap().data, "a");
+    /// ```
+    pub fn peek_values(&self, ws: &str, var: &str, limit: usize) -> Result<ValuesView, Error> {
+        check_names(ws, var)?;
+        let st = self.read();
+        let w = st
+            .workspaces
+            .get(ws)
+            .ok_or_else(|| Error::NoSuchWorkspace(ws.to_string()))?;
+        let Some(v) = w.vars.get(var) else {
+            return Ok(ValuesView {
+                exists: false,
+                mode: None,
+                generation: 0,
+                first_index: 0,
+                total: 0,
+                values: Vec::new(),
+            });
+        };
+        Ok(ValuesView {
+            exists: true,
+            mode: v.mode,
+            generation: v.generation,
+            first_index: v.consumed,
+            total: v.values.len() as u64,
+            values: v.values.iter().take(limit).cloned().collect(),
+        })
     }
 
     // ----- leases -------------------------------------------------------
@@ -964,7 +1122,7 @@ impl Store {
 
     /// Number of leases a session holds (for tests and listings).
     pub fn lease_count(&self, session: SessionId) -> usize {
-        self.lock()
+        self.read()
             .sessions
             .get(&session)
             .map_or(0, |s| s.leases.len())

@@ -38,7 +38,7 @@ struct Binary {
 impl Binary {
     fn start(extra_args: &[&str]) -> Binary {
         let mut child = Command::new(env!("CARGO_BIN_EXE_nws-server"))
-            .args(["--port", "0", "--log-level", "info"])
+            .args(["--port", "0", "--web-port", "0", "--log-level", "info"])
             .args(extra_args)
             .env("NO_COLOR", "1")
             .env_remove("NWS_SERVER_PORT")

@@ -255,7 +255,10 @@ async fn a_client_vanishing_with_many_blocked_requests_leaves_nothing_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_requests_beyond_the_per_session_limit_get_memory_limit() {
-    let config = nws_server::Config { max_waiting_per_session: 3, ..nws_server::Config::default() };
+    let config = nws_server::Config {
+        max_waiting_per_session: 3,
+        ..nws_server::Config::default()
+    };
     let server = Server::start_with(config).await;
     let mut s = server.session().await;
     s.open("ws").await;
