@@ -106,7 +106,10 @@ pub(crate) fn values(ws: Workspace, var: &str, kind: pb::IterKind) -> ValueStrea
 /// Errors after which no further step can succeed on this session.
 fn is_session_gone(e: &Error) -> bool {
     matches!(e, Error::Closed | Error::Transport(_))
-        || matches!(e.reason(), Some(crate::Reason::ShuttingDown | crate::Reason::ProtocolError))
+        || matches!(
+            e.reason(),
+            Some(crate::Reason::ShuttingDown | crate::Reason::ProtocolError)
+        )
 }
 
 /// Which iterator an explicit step ([`Workspace::iterate`]) takes.

@@ -116,7 +116,10 @@ async fn iterators_on_lifo_variables_fail_with_iterator_mode() {
     // An error is not the end of iteration (spec/iterators.md#end): the
     // next step asks the server again and fails the same way.
     let again = it.next().await.expect("the stream goes on after an error");
-    assert_eq!(again.expect_err("still LIFO").reason(), Some(Reason::IteratorMode));
+    assert_eq!(
+        again.expect_err("still LIFO").reason(),
+        Some(Reason::IteratorMode)
+    );
 }
 
 #[tokio::test]
@@ -126,7 +129,10 @@ async fn an_ended_iterator_stays_ended_when_values_arrive_later() {
     let ws = client.open_ws("ended").await.expect("open");
     ws.store("x", "a").await.expect("store");
     let mut it = ws.ifind_try("x");
-    assert_eq!(it.next().await.expect("a").expect("value").as_text(), Some("a"));
+    assert_eq!(
+        it.next().await.expect("a").expect("value").as_text(),
+        Some("a")
+    );
     assert!(it.next().await.is_none(), "ended");
     ws.store("x", "b").await.expect("store");
     assert!(it.next().await.is_none(), "stays ended, no panic");
