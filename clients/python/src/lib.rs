@@ -9,7 +9,8 @@
 //! - `runtime`: the per-process tokio runtime, driven by the waiting caller
 //!   with the GIL released, a keepalive thread for idle times, Ctrl-C
 //!   between wait slices, and rebuilding after `fork()`.
-//! - `session`: the classes `Session`, `Workspace` and `ValueIter`.
+//! - `session`: the classes `Session`, `Workspace`, `ValueIter` and
+//!   `Lease`.
 //! - `convert`: Python objects <-> NWS values (str, bytes, pickle, json,
 //!   `Blob`), and NWS errors -> the exceptions of `nws._exceptions`.
 
@@ -40,6 +41,7 @@ fn _nws(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<session::Session>()?;
     m.add_class::<session::Workspace>()?;
     m.add_class::<session::ValueIter>()?;
+    m.add_class::<session::Lease>()?;
     m.add_class::<convert::Blob>()?;
     m.add_function(wrap_pyfunction!(set_spin, m)?)?;
     m.add_function(wrap_pyfunction!(get_spin, m)?)?;

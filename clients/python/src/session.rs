@@ -1,7 +1,8 @@
 //! The Python classes of the native module: [`Session`] (one NWS session,
 //! shared by every thread of the process), [`Workspace`] (variable
-//! operations on one workspace of a session) and [`ValueIter`] (ifetch,
-//! ifind and their Try variants, restartable).
+//! operations on one workspace of a session), [`ValueIter`] (ifetch,
+//! ifind and their Try variants, restartable) and [`Lease`] (a value
+//! fetched with `fetch_leased`, consumed only when acknowledged).
 //!
 //! Every blocking call goes through [`Rt::run`](crate::runtime::Rt::run):
 //! GIL released, Ctrl-C honoured. Handles remember the process that made
@@ -23,6 +24,9 @@ use crate::runtime::{self, Rt, runtime};
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+/// How many stores `store_many` has in flight at once.
+const STORE_WINDOW: usize = 1024;
 
 /// A timeout in seconds from Python (`None`: wait forever).
 fn duration(timeout: Option<f64>) -> PyResult<Option<Duration>> {
@@ -392,6 +396,26 @@ impl Workspace {
         convert::error(py, e, Phase::Session)
     }
 
+    /// Decodes a leased value; one that cannot be decoded is consumed (as
+    /// by `fetch`) and its error returned.
+    fn leased(
+        &self,
+        py: Python<'_>,
+        var: &str,
+        value: nws::Value,
+        lease: nws::Lease,
+    ) -> PyResult<(Py<PyAny>, Lease)> {
+        match convert::decode(py, value, &self.name, var) {
+            Ok(obj) => Ok((obj, Lease::new(lease))),
+            Err(e) => {
+                // Consumed, like a fetch whose value does not decode: the
+                // exception carries the raw value.
+                let _ = lease.ack();
+                Err(e)
+            }
+        }
+    }
+
     /// One fetch or find: `Ok(None)` when a Try variant found nothing.
     fn retrieve(
         &self,
@@ -474,6 +498,80 @@ impl Workspace {
             Some(v) => convert::decode(py, v, &self.name, var),
             None => Ok(missing.unwrap_or_else(|| py.None())),
         }
+    }
+
+    /// fetch under a lease (waits; `timeout` in seconds): `(value, Lease)`.
+    /// The value is consumed only by `Lease.ack()`; `release()`, dropping
+    /// the lease or the end of the session give it back. A value that
+    /// cannot be decoded is consumed and raises like `fetch`.
+    #[pyo3(signature = (var, timeout=None))]
+    fn fetch_leased(
+        &self,
+        py: Python<'_>,
+        var: &str,
+        timeout: Option<f64>,
+    ) -> PyResult<(Py<PyAny>, Lease)> {
+        let timeout = duration(timeout)?;
+        let (rt, ws) = self.handle(py)?;
+        let name = var.to_owned();
+        let (value, lease) = rt
+            .run(py, async move {
+                match timeout {
+                    None => ws.fetch_leased(&name).await,
+                    Some(t) => ws.fetch_leased_timeout(&name, t).await,
+                }
+            })?
+            .map_err(|e| self.fail(py, e))?;
+        self.leased(py, var, value, lease)
+    }
+
+    /// fetchTry under a lease: `(value, Lease)`, or `None` when there is no
+    /// value.
+    fn fetch_try_leased(&self, py: Python<'_>, var: &str) -> PyResult<Option<(Py<PyAny>, Lease)>> {
+        let (rt, ws) = self.handle(py)?;
+        let name = var.to_owned();
+        let got = rt
+            .run(py, async move { ws.fetch_try_leased(&name).await })?
+            .map_err(|e| self.fail(py, e))?;
+        match got {
+            Some((value, lease)) => self.leased(py, var, value, lease).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores every value of `values` in `var`, in order, pipelined: all the
+    /// requests go out before the first reply is awaited.
+    fn store_many(&self, py: Python<'_>, var: &str, values: &Bound<'_, PyAny>) -> PyResult<()> {
+        let mut encoded = Vec::new();
+        for item in values.try_iter()? {
+            encoded.push(convert::encode(&item?, &self.name, var)?);
+        }
+        if encoded.is_empty() {
+            return Ok(());
+        }
+        let (rt, ws) = self.handle(py)?;
+        let name = var.to_owned();
+        rt.run(py, async move {
+            let (ws, name) = (&ws, &name);
+            let mut values = encoded.into_iter().peekable();
+            while values.peek().is_some() {
+                // join_all polls the futures in order the first time, and a
+                // store sends its request on its first poll: the values
+                // arrive (and are applied) in the order given. At most
+                // STORE_WINDOW replies are awaited at a time: a client that
+                // pipelines many more stalls (the server stops reading while
+                // its replies wait to be read).
+                let stores = values
+                    .by_ref()
+                    .take(STORE_WINDOW)
+                    .map(|v| ws.store(name, v));
+                for r in futures::future::join_all(stores).await {
+                    r?;
+                }
+            }
+            Ok::<(), nws::Error>(())
+        })?
+        .map_err(|e| self.fail(py, e))
     }
 
     /// find (waits; `timeout` in seconds).
@@ -587,6 +685,113 @@ impl Workspace {
                 stopped: false,
             }),
         })
+    }
+}
+
+/// A leased value's claim (`Workspace.fetch_leased`): `ack()` consumes the
+/// value for good, `release()` gives it back to its variable; dropping an
+/// unsettled lease releases it. A forked child never settles its parent's
+/// leases (they end with the parent's session).
+#[pyclass(frozen, module = "nws._nws")]
+pub(crate) struct Lease {
+    /// The server's lease id (0: the value was not leased).
+    id: u64,
+    /// The Rust lease until settled; `None` afterwards.
+    inner: Mutex<Option<PidBound<nws::Lease>>>,
+}
+
+impl Lease {
+    fn new(lease: nws::Lease) -> Lease {
+        Lease {
+            id: lease.id(),
+            inner: Mutex::new(Some(PidBound::new(lease))),
+        }
+    }
+
+    /// The lease if unsettled and owned by this process.
+    fn take(&self) -> Option<nws::Lease> {
+        lock(&self.inner).take().and_then(PidBound::take_current)
+    }
+}
+
+/// Lets queued messages (an ack, a release) go out now.
+fn flush(py: Python<'_>) {
+    if let Some(rt) = runtime::current() {
+        py.detach(|| rt.flush());
+    }
+}
+
+#[pymethods]
+impl Lease {
+    /// Consumes the value for good. Idempotent; a later `release()` does
+    /// nothing. Raises `NwsConnectionDroppedException` if the session has
+    /// already ended (the server has then given the value back).
+    ///
+    /// The acknowledgement is pushed onto the socket before this returns,
+    /// not at the next call: a process that dies right after `ack()` (a
+    /// Sleigh task calling `os._exit`) has still consumed the value.
+    fn ack(&self, py: Python<'_>) -> PyResult<()> {
+        match self.take() {
+            Some(lease) => {
+                lease
+                    .ack()
+                    .map_err(|e| convert::error(py, e, Phase::Session))?;
+                flush(py);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Gives the value back to its variable, as if it had never been
+    /// fetched (the message goes out before this returns). Idempotent;
+    /// does nothing after `ack()`.
+    fn release(&self, py: Python<'_>) {
+        if let Some(lease) = self.take() {
+            lease.release();
+            flush(py);
+        }
+    }
+
+    /// The server's lease id.
+    #[getter]
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Whether the lease has been acknowledged or released.
+    #[getter]
+    fn settled(&self) -> bool {
+        lock(&self.inner).is_none()
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// Leaving a `with` block acknowledges the lease, or releases it when
+    /// the block raised.
+    #[pyo3(signature = (exc_type=None, _exc=None, _tb=None))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        exc_type: Option<&Bound<'_, PyAny>>,
+        _exc: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        match exc_type {
+            Some(t) if !t.is_none() => self.release(py),
+            _ => self.ack(py)?,
+        }
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<NwsLease {}{}>",
+            self.id,
+            if self.settled() { " settled" } else { "" }
+        )
     }
 }
 

@@ -64,6 +64,24 @@ nws_store <- function(sess, ws, var, value, codec) .Call(wrap__nws_store, sess, 
 #' @noRd
 nws_retrieve <- function(sess, ws, var, op, timeout) .Call(wrap__nws_retrieve, sess, ws, var, op, timeout)
 
+#' fetch (`try_only` FALSE; `timeout` as for `nws_retrieve`) or fetchTry
+#' (TRUE) under a lease: `list(value, lease)`, or `NULL` when a Try found
+#' nothing. The value is consumed only by `nws_lease_settle(lease, TRUE)`.
+#' @noRd
+nws_fetch_leased <- function(sess, ws, var, try_only, timeout) .Call(wrap__nws_fetch_leased, sess, ws, var, try_only, timeout)
+
+#' Acknowledges (`ack` TRUE: the value is consumed) or releases (FALSE: it
+#' goes back to its variable) a lease; the message goes out before this
+#' returns. A settled lease is left alone.
+#' @noRd
+nws_lease_settle <- function(lease, ack) .Call(wrap__nws_lease_settle, lease, ack)
+
+#' Stores every raw vector of `values` in `var` (a blob with `codec`, raw
+#' when `codec` is empty), in order, pipelined: one wait for all the
+#' replies.
+#' @noRd
+nws_store_many <- function(sess, ws, var, values, codec) .Call(wrap__nws_store_many, sess, ws, var, values, codec)
+
 #' A new iterator state: kind 0 ifetch, 1 ifetchTry, 2 ifind, 3 ifindTry.
 #' @noRd
 nws_iter_new <- function(kind) .Call(wrap__nws_iter_new, kind)

@@ -294,6 +294,45 @@ impl Workspace {
         Ok((r.value, r.lease))
     }
 
+    /// Like [`fetch_leased`](Workspace::fetch_leased), but gives up after
+    /// `timeout` with reason `TIMED_OUT`, taking nothing.
+    ///
+    /// ```no_run
+    /// # async fn demo(ws: nws::Workspace) -> Result<(), nws::Error> {
+    /// use std::time::Duration;
+    /// let (task, lease) = ws.fetch_leased_timeout("tasks", Duration::from_secs(1)).await?;
+    /// lease.ack()?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn fetch_leased_timeout(
+        &self,
+        var: &str,
+        timeout: Duration,
+    ) -> Result<(Value, Lease), Error> {
+        let r = self
+            .fetch_op(var, false, Some(timeout))
+            .await?
+            .ok_or_else(|| Error::unexpected("fetch"))?;
+        Ok((r.value, r.lease))
+    }
+
+    /// fetchTry under a [`Lease`]: a value of `var` and its lease if it has
+    /// one, without waiting.
+    ///
+    /// ```no_run
+    /// # async fn demo(ws: nws::Workspace) -> Result<(), nws::Error> {
+    /// if let Some((task, lease)) = ws.fetch_try_leased("tasks").await? {
+    ///     lease.ack()?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn fetch_try_leased(&self, var: &str) -> Result<Option<(Value, Lease)>, Error> {
+        Ok(self
+            .fetch_op(var, true, None)
+            .await?
+            .map(|r| (r.value, r.lease)))
+    }
+
     // --- find ------------------------------------------------------------
 
     async fn find_op(

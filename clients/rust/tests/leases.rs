@@ -108,3 +108,32 @@ async fn an_ifetch_value_is_acknowledged_on_receipt() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(ws_o.fetch_try("q").await.expect("fetch_try"), None);
 }
+
+#[tokio::test]
+async fn fetch_try_leased_and_fetch_leased_timeout_take_nothing_when_empty() {
+    let server = common::start().await;
+    let client = common::connect(&server).await;
+    let ws = client.open_ws("lease").await.expect("open");
+    assert!(ws.fetch_try_leased("task").await.expect("try").is_none());
+    let e = ws
+        .fetch_leased_timeout("task", Duration::from_millis(20))
+        .await
+        .expect_err("timed out");
+    assert_eq!(e.reason(), Some(nws::Reason::TimedOut));
+    ws.store("task", "t1").await.expect("store");
+    let (v, lease) = ws
+        .fetch_try_leased("task")
+        .await
+        .expect("try")
+        .expect("a value");
+    assert_eq!(v.as_text(), Some("t1"));
+    lease.release();
+    let (v, lease) = ws
+        .fetch_leased_timeout("task", Duration::from_secs(5))
+        .await
+        .expect("released value again");
+    assert_eq!(v.as_text(), Some("t1"));
+    lease.ack().expect("ack");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(ws.fetch_try("task").await.expect("fetch_try").is_none());
+}

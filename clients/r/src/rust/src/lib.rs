@@ -341,6 +341,97 @@ fn nws_retrieve(sess: Robj, ws: &str, var: &str, op: i32, timeout: f64) -> Robj 
     })())
 }
 
+/// How many stores `nws_store_many` has in flight at once.
+const STORE_WINDOW: usize = 1024;
+
+/// The claim on a value taken by `nws_fetch_leased`, owned by an R external
+/// pointer: settled by `nws_lease_settle`, released when garbage collected
+/// unsettled (spec/leases.md).
+struct LeaseCell(std::cell::RefCell<Option<nws::Lease>>);
+
+/// fetch (`try_only` FALSE; `timeout` as for `nws_retrieve`) or fetchTry
+/// (TRUE) under a lease: `list(value, lease)`, or `NULL` when a Try found
+/// nothing. The value is consumed only by `nws_lease_settle(lease, TRUE)`.
+/// @noRd
+#[extendr]
+fn nws_fetch_leased(sess: Robj, ws: &str, var: &str, try_only: bool, timeout: f64) -> Robj {
+    answer((|| {
+        let (rt, server) = session(&sess)?.live()?;
+        let w = server.workspace(ws);
+        let limit = Duration::try_from_secs_f64(timeout).ok();
+        let got = match (try_only, limit) {
+            (true, _) => rt.run(w.fetch_try_leased(var))??,
+            (false, None) => Some(rt.run(w.fetch_leased(var))??),
+            (false, Some(t)) => Some(rt.run(w.fetch_leased_timeout(var, t))??),
+        };
+        Ok(match got {
+            None => Robj::from(()),
+            Some((v, lease)) => {
+                let cell: Robj =
+                    ExternalPtr::new(LeaseCell(std::cell::RefCell::new(Some(lease)))).into();
+                List::from_values([value_robj(v), cell]).into()
+            }
+        })
+    })())
+}
+
+/// Acknowledges (`ack` TRUE: the value is consumed) or releases (FALSE: it
+/// goes back to its variable) a lease; the message goes out before this
+/// returns. A settled lease is left alone.
+/// @noRd
+#[extendr]
+fn nws_lease_settle(lease: Robj, ack: bool) -> Robj {
+    answer((|| {
+        let cell = <&ExternalPtr<LeaseCell>>::try_from(&lease)
+            .ok()
+            .and_then(|p| p.try_addr().ok())
+            .ok_or_else(|| Failure::invalid("not an NWS lease"))?;
+        let taken = cell.0.borrow_mut().take();
+        if let Some(l) = taken {
+            if ack {
+                l.ack()?;
+            } else {
+                l.release();
+            }
+            runtime::runtime()?.flush();
+        }
+        Ok(Robj::from(()))
+    })())
+}
+
+/// Stores every raw vector of `values` in `var` (a blob with `codec`, raw
+/// when `codec` is empty), in order, pipelined: one wait for all the
+/// replies.
+/// @noRd
+#[extendr]
+fn nws_store_many(sess: Robj, ws: &str, var: &str, values: List, codec: &str) -> Robj {
+    answer((|| {
+        let vals = values
+            .values()
+            .map(|v| value_from_r(&v, codec))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (rt, server) = session(&sess)?.live()?;
+        let w = server.workspace(ws);
+        let mut values = vals.into_iter().peekable();
+        while values.peek().is_some() {
+            // join_all polls the stores in order the first time, and a store
+            // sends its request on its first poll: they are applied in
+            // order. At most STORE_WINDOW replies are awaited at a time (a
+            // client that pipelines many more stalls: the server stops
+            // reading while its replies wait to be read).
+            let stores = values
+                .by_ref()
+                .take(STORE_WINDOW)
+                .map(|v| w.store(var, v))
+                .collect::<Vec<_>>();
+            for r in rt.run(futures::future::join_all(stores))? {
+                r?;
+            }
+        }
+        Ok(Robj::from(()))
+    })())
+}
+
 /// A new iterator state: kind 0 ifetch, 1 ifetchTry, 2 ifind, 3 ifindTry.
 /// @noRd
 #[extendr]
@@ -430,6 +521,9 @@ extendr_module! {
     fn nws_list_vars;
     fn nws_store;
     fn nws_retrieve;
+    fn nws_fetch_leased;
+    fn nws_lease_settle;
+    fn nws_store_many;
     fn nws_iter_new;
     fn nws_iter_step;
     fn nws_raise_interrupt;
