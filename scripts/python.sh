@@ -6,6 +6,10 @@
 #   scripts/python.sh test      build + install, then run the pytest suite
 #   scripts/python.sh install   build + install only (same as build)
 #   scripts/python.sh bench     build + install, then bench/python_bench.py
+#   scripts/python.sh sleigh-bench  build + install, then bench/sleigh_bench.py
+#                               (Sleigh vs multiprocessing, ProcessPoolExecutor,
+#                               Dask from PyPI, and R's parallel when the R
+#                               package is installed: scripts/r.sh install)
 #
 # Idempotent: the venv and its tools (maturin, pytest; redis, hiredis for
 # bench) come from PyPI once. Set NWS_PY_SYSTEM_INSTALL=0 to skip installing
@@ -29,6 +33,8 @@ fi
 need=()
 "$py" -c "import maturin" 2>/dev/null || need+=("maturin>=1.16,<2")
 "$py" -c "import pytest" 2>/dev/null || need+=(pytest)
+# The wheel's one dependency (nws.sleigh); the wheel is installed --no-deps.
+"$py" -c "import cloudpickle" 2>/dev/null || need+=("cloudpickle>=2.0")
 if [ "$action" = bench ]; then
   "$py" -c "import redis, hiredis" 2>/dev/null || need+=(redis hiredis)
 fi
@@ -50,6 +56,11 @@ if [ "${NWS_PY_SYSTEM_INSTALL:-1}" != 0 ] && [ "$(command -v "$python_bin")" != 
   # A Debian python3 refuses (PEP 668) unless told; it is what was asked for here.
   "${sys_pip[@]}" "$wheel" 2>/dev/null || "${sys_pip[@]}" --break-system-packages "$wheel" \
     || echo "python: warning: could not install $wheel into $python_bin" >&2
+  if ! "$python_bin" -c "import cloudpickle" 2>/dev/null; then
+    cp_pip=("$python_bin" -m pip install -q --disable-pip-version-check --root-user-action=ignore "cloudpickle>=2.0")
+    "${cp_pip[@]}" 2>/dev/null || "${cp_pip[@]}" --break-system-packages 2>/dev/null \
+      || echo "python: warning: could not install cloudpickle into $python_bin (nws.sleigh needs it)" >&2
+  fi
 fi
 echo "python: installed $(basename "$wheel")"
 
@@ -62,8 +73,11 @@ case "$action" in
   bench)
     "$py" bench/python_bench.py "${@:2}"
     ;;
+  sleigh-bench)
+    "$py" bench/sleigh_bench.py "${@:2}"
+    ;;
   *)
-    echo "usage: scripts/python.sh [build|install|test|bench]" >&2
+    echo "usage: scripts/python.sh [build|install|test|bench|sleigh-bench]" >&2
     exit 2
     ;;
 esac

@@ -66,6 +66,7 @@ __all__ = [
     "NwsValueIterator",
     "NwsTextFile",
     "NwsBlob",
+    "NwsLease",
     "NwsException",
     "NwsServerException",
     "NwsConnectException",
@@ -131,6 +132,11 @@ V_MODE = 4
 #: ``NwsUnpicklingException`` carries a value Python could not decode as
 #: one (``exc.value``).
 NwsBlob = _nws.Blob
+
+#: The claim on a value taken by ``NetWorkSpace.fetchLeased``: ``ack()``
+#: consumes it, ``release()`` gives it back; ``id`` and ``settled`` describe
+#: it. Unsettled leases are released when dropped or when the session ends.
+NwsLease = _nws.Lease
 
 _MODES = (FIFO, LIFO, MULTI, SINGLE)
 _FORMATS = (STRING, DICT)
@@ -469,6 +475,31 @@ class NetWorkSpace:
         has none."""
         return self._ws.fetch_try(varName, missing)
 
+    def fetchLeased(self, varName: str, timeout: Optional[float] = None) -> Tuple[Any, "NwsLease"]:
+        """Take a value of ``varName`` under a lease, waiting while it has
+        none (at most ``timeout`` seconds): returns ``(value, lease)``.
+
+        The value has left the variable but is consumed only by
+        ``lease.ack()``; ``lease.release()``, dropping the lease, or the
+        end of this session (a crash included) give it back to the
+        variable as if it had never been fetched (spec/leases.md). ``with
+        lease:`` acknowledges at the end of the block, or releases if the
+        block raises. A value that cannot be decoded is consumed and
+        raises ``NwsUnpicklingException``, as with ``fetch``.
+        """
+        return self._ws.fetch_leased(varName, timeout)
+
+    def fetchTryLeased(self, varName: str, missing: Any = None) -> Any:
+        """Like ``fetchLeased`` without waiting: ``(value, lease)``, or
+        ``missing`` if ``varName`` has no value."""
+        got = self._ws.fetch_try_leased(varName)
+        return missing if got is None else got
+
+    def storeMany(self, varName: str, values: Any) -> None:
+        """Store each value of the iterable ``values`` in ``varName``, in
+        order, in one pipelined batch (one wait for all the replies)."""
+        self._ws.store_many(varName, values)
+
     def find(self, varName: str, timeout: Optional[float] = None) -> Any:
         """Return a value of ``varName`` without removing it, waiting while
         it has none (at most ``timeout`` seconds)."""
@@ -615,6 +646,9 @@ class NetWorkSpace:
     # -- snake_case aliases --
     current_ws = currentWs
     fetch_try = fetchTry
+    fetch_leased = fetchLeased
+    fetch_try_leased = fetchTryLeased
+    store_many = storeMany
     find_try = findTry
     delete_var = deleteVar
     list_vars = listVars
