@@ -7,7 +7,7 @@ PORT ?= 8765
 WEB_PORT ?= 8766
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help setup setup-bench build run test test-rust test-python test-r conformance test-web install bench bench-python lint fmt clean
+.PHONY: help setup setup-bench build run test test-rust test-python test-r conformance test-web install bench bench-python bench-sleigh lint fmt clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,9 +51,13 @@ install: ## Build the Python wheel and install it into .venv and the machine's p
 bench: setup-bench ## Side-by-side benchmarks against Redis and redis-py (writes bench/out/, see bench/RESULTS.md)
 	bench/run.sh
 	scripts/python.sh bench --json bench/out/python.json
+	scripts/python.sh sleigh-bench --json bench/out/sleigh.json
 
 bench-python: setup-bench ## Python client vs redis-py only
 	scripts/python.sh bench --json bench/out/python.json
+
+bench-sleigh: setup-bench ## Sleigh vs multiprocessing, ProcessPoolExecutor, Dask and R parallel
+	scripts/python.sh sleigh-bench --json bench/out/sleigh.json
 
 lint: ## rustfmt check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
