@@ -165,7 +165,7 @@ impl Rt {
     fn drive<F: Future + Unpin>(&self, fut: &mut F, limit: Duration) -> Option<F::Output> {
         let spin = Duration::from_micros(self.spin());
         self.drivers.fetch_add(1, Ordering::SeqCst);
-        let out = self.rt.block_on(async {
+        let out = self.rt.block_on(settled(async {
             if !spin.is_zero() {
                 // Busy-poll: keep the socket and the future polled without
                 // sleeping, so a quick reply does not pay for waking a
@@ -182,7 +182,7 @@ impl Rt {
                 }
             }
             tokio::time::timeout(limit, &mut *fut).await.ok()
-        });
+        }));
         self.drivers.fetch_sub(1, Ordering::SeqCst);
         out
     }
@@ -223,4 +223,26 @@ impl Rt {
         });
         let _ = self.drive(&mut nothing, Duration::from_millis(10));
     }
+}
+
+/// Runs `fut`, then passes once more through the scheduler's park before
+/// `block_on` may return.
+///
+/// A task that used up its cooperative budget (the outgoing stream after
+/// 128 queued messages, say) is re-woken through a deferred list that the
+/// current-thread scheduler drains when it parks, and that `block_on` drops
+/// when it returns (tokio 1.54). Returning right after such a task yielded
+/// would leave it asleep for good: a `storeMany` of 20,000 values then
+/// hung once a slice ended at the wrong moment. One `yield_now` makes the
+/// scheduler park (draining the list, so those tasks are queued in the
+/// runtime for the next call) before the future completes.
+///
+/// ```ignore
+/// let out = rt.block_on(settled(async { 42 }));
+/// assert_eq!(out, 42);
+/// ```
+async fn settled<T>(fut: impl Future<Output = T>) -> T {
+    let out = fut.await;
+    tokio::task::yield_now().await;
+    out
 }

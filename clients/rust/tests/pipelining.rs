@@ -61,3 +61,23 @@ async fn concurrent_stores_and_fetches_lose_nothing() {
     assert_eq!(fetched.iter().filter(|r| r.is_ok()).count(), 500);
     assert_eq!(ws.fetch_try("q").await.expect("fetch_try"), None);
 }
+
+/// Many more requests in flight than any window (the reply stream's flow
+/// control, the server's reply queue) holds: the client keeps reading
+/// replies while it sends, so every store completes.
+#[tokio::test]
+async fn thirty_thousand_stores_in_flight_at_once_all_complete() {
+    let server = common::start().await;
+    let client = common::connect(&server).await;
+    let ws = client.open_ws("flood").await.expect("open");
+    let stores = (0..30_000).map(|i| ws.store("v", i.to_string()));
+    let done = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        futures::future::join_all(stores),
+    )
+    .await
+    .expect("30,000 pipelined stores completed");
+    assert!(done.iter().all(|r| r.is_ok()));
+    let vars = ws.list_vars().await.expect("list");
+    assert_eq!(vars[0].value_count, 30_000);
+}
