@@ -33,6 +33,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
@@ -62,6 +63,7 @@ def free_port() -> int:
 
 
 def start_nws() -> tuple:
+    """Starts target/release/nws-server on a free port; returns (process, port)."""
     binary = os.environ.get("NWS_SERVER_BIN") or str(ROOT / "target" / "release" / "nws-server")
     proc = subprocess.Popen(
         [binary, "--port", "0", "--web-port", "0", "--log-level", "warn,nws_server=info"],
@@ -77,6 +79,8 @@ def start_nws() -> tuple:
             break
         m = re.search(r"listening on [\d.]+:(\d+)", re.sub(r"\x1b\[[0-9;]*m", "", line))
         if m:
+            # Keep reading its log, so a chatty server never blocks on a full pipe.
+            threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
             return proc, int(m.group(1))
     proc.kill()
     raise SystemExit("nws-server did not start (build it: cargo build --release -p nws-server)")

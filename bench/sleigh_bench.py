@@ -35,7 +35,6 @@ import concurrent.futures as cf
 import json
 import multiprocessing as mp
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -47,6 +46,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from python_bench import start_nws  # noqa: E402  (one way to start the server)
 OUT = ROOT / "bench" / "out"
 
 TARGETS = {
@@ -102,31 +103,6 @@ def load_average() -> str:
         return "load average %.2f %.2f %.2f" % os.getloadavg()
     except OSError:
         return "load average unknown"
-
-
-# --- the server ----------------------------------------------------------------
-
-
-def start_nws():
-    binary = os.environ.get("NWS_SERVER_BIN") or str(ROOT / "target" / "release" / "nws-server")
-    proc = subprocess.Popen(
-        [binary, "--port", "0", "--web-port", "0", "--log-level", "warn,nws_server=info"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        m = re.search(r"listening on [\d.]+:(\d+)", re.sub(r"\x1b\[[0-9;]*m", "", line))
-        if m:
-            threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
-            return proc, int(m.group(1))
-    proc.kill()
-    raise SystemExit("nws-server did not start (build it: cargo build --release -p nws-server)")
 
 
 # --- contenders ------------------------------------------------------------------
