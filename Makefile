@@ -7,7 +7,7 @@ PORT ?= 8765
 WEB_PORT ?= 8766
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help setup setup-bench build run test test-rust test-python test-r conformance test-web install bench bench-python bench-sleigh lint fmt clean
+.PHONY: help setup setup-bench build run test test-rust test-python test-r conformance test-web test-legacy install bench bench-python bench-sleigh lint fmt clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,7 +24,7 @@ build: ## Build the server, the Rust client and the examples (release)
 run: ## Start the server on 127.0.0.1:$(PORT), the web UI on :$(WEB_PORT) and the babelfish translators (Ctrl-C stops all)
 	PORT=$(PORT) WEB_PORT=$(WEB_PORT) scripts/run.sh
 
-test: setup test-rust test-python test-r conformance test-web ## Install what is missing, then run every test suite
+test: setup test-rust test-python test-r conformance test-legacy test-web ## Install what is missing, then run every test suite
 
 test-rust: ## Rust: server unit, property and integration tests; client tests; doc examples
 	$(CARGO) test --release --workspace
@@ -44,6 +44,11 @@ conformance: ## Cross-language conformance suite (Rust, Python, R and every pair
 
 test-web: ## Web UI in headless Chromium: Python dict and R data frame shown, delete with confirmation, live update
 	scripts/browser-test.sh
+
+test-legacy: ## Original 2007 NWS wire protocol: our raw-socket legacy client (tests/legacy) against the release server
+	$(CARGO) build --release -p nws-server
+	scripts/python.sh install
+	.venv/bin/python -m pytest -q tests/legacy
 
 install: ## Build the Python wheel and install it into .venv and the machine's python3
 	scripts/python.sh install

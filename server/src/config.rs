@@ -46,6 +46,9 @@ pub struct Config {
     /// Most requests one session may have waiting at once (each costs a
     /// task and a waiter entry); beyond it a request fails with MEMORY_LIMIT.
     pub max_waiting_per_session: usize,
+    /// Also speak the original NWS protocol on the gRPC port, told apart
+    /// by each connection's first byte (`spec/legacy.md#port`).
+    pub legacy: bool,
 }
 
 impl Default for Config {
@@ -57,6 +60,7 @@ impl Default for Config {
             keepalive_interval: Duration::from_secs(1),
             keepalive_timeout: Duration::from_secs(1),
             max_waiting_per_session: 65_536,
+            legacy: true,
         }
     }
 }

@@ -17,12 +17,17 @@
 //! - [`web`]: the web UI and its JSON API ([`web::serve`], on its own
 //!   listener over the same [`Store`]), and the server's side of the
 //!   babelfish protocol (`spec/babelfish.md`).
+//! - [`legacy`]: the original 2007 NWS wire protocol, sniffed on the same
+//!   port as gRPC (or on its own `--legacy-port`), so the original Python
+//!   and R clients (and others speaking the same bytes) work unchanged
+//!   (`spec/legacy.md`).
 //!
 //! The binary (`src/main.rs`) is CLI and logging around [`run_with_store`]
 //! and [`web::serve`].
 
 pub mod config;
 pub mod error;
+pub mod legacy;
 pub mod names;
 pub mod service;
 pub(crate) mod session;
@@ -31,11 +36,13 @@ pub mod value;
 pub mod web;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use nws_proto::v1::net_work_spaces_server::NetWorkSpacesServer;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::TcpIncoming;
 
 pub use config::{Config, Limits};
@@ -51,6 +58,10 @@ const MAX_MESSAGE: usize = 8 << 20;
 /// On shutdown every blocked request is answered SHUTTING_DOWN, every session
 /// stream ends with an UNAVAILABLE status, and the function returns once the
 /// connections have closed.
+///
+/// With [`Config::legacy`] (the default) the same port also speaks the
+/// original NWS protocol: each connection's first byte decides
+/// ([`legacy::classify`]).
 ///
 /// ```no_run
 /// # async fn doc() -> Result<(), nws_server::ServerError> {
@@ -89,20 +100,22 @@ pub async fn run_with_store(
 ) -> Result<(), ServerError> {
     let (down_tx, down_rx) = watch::channel(false);
     let keepalive = (config.keepalive_interval, config.keepalive_timeout);
+    let config_legacy = config.legacy;
+    let legacy_store = store.clone();
     let service = service::Service {
         store: store.clone(),
         config: Arc::new(config),
         shutdown: down_rx,
     };
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let mut stopping = down_rx_for_deadline(&down_tx);
+    let legacy_down = down_tx.subscribe();
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: waking every waiter");
         store.shutdown();
         let _ = down_tx.send(true);
     };
-    let serve = tonic::transport::Server::builder()
+    let router = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(keepalive.0))
         .http2_keepalive_timeout(Some(keepalive.1))
         .initial_stream_window_size(16 << 20)
@@ -112,8 +125,25 @@ pub async fn run_with_store(
             NetWorkSpacesServer::new(service)
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE),
-        )
-        .serve_with_incoming_shutdown(incoming, signal);
+        );
+    type Serving = Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>>;
+    let (serve, acceptor): (Serving, _) = if config_legacy {
+        // One port, two protocols: our accept loop sniffs each connection
+        // and feeds the HTTP/2 ones to tonic through this channel.
+        let (tx, rx) = mpsc::channel(128);
+        let acceptor = tokio::spawn(legacy::accept_loop(
+            listener,
+            Some(tx),
+            legacy_store,
+            legacy_down,
+        ));
+        let serve = router.serve_with_incoming_shutdown(ReceiverStream::new(rx), signal);
+        (Box::pin(serve), Some(acceptor))
+    } else {
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let serve = router.serve_with_incoming_shutdown(incoming, signal);
+        (Box::pin(serve), None)
+    };
     // Graceful shutdown waits for every connection to finish; a client that
     // stopped reading never lets its stream finish, so give up after a grace
     // period rather than hang (spec/sessions.md#shutdown).
@@ -124,6 +154,10 @@ pub async fn run_with_store(
     tokio::select! {
         served = serve => served?,
         () = deadline => tracing::warn!("connections still open {SHUTDOWN_GRACE:?} after shutdown; closing anyway"),
+    }
+    if let Some(acceptor) = acceptor {
+        // The accept loop closes the legacy connections within its own grace.
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, acceptor).await;
     }
     Ok(())
 }

@@ -12,9 +12,19 @@ use tracing_subscriber::EnvFilter;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
-    /// Port for client sessions (gRPC).
+    /// Port for client sessions: gRPC, and the original NWS protocol
+    /// unless --no-legacy.
     #[arg(long, env = "NWS_SERVER_PORT", default_value_t = 8765)]
     port: u16,
+    /// Do not speak the original NWS protocol on --port (by default each
+    /// connection's first byte tells a gRPC client from an original
+    /// Python or R client; see spec/legacy.md).
+    #[arg(long)]
+    no_legacy: bool,
+    /// Also serve the original NWS protocol alone on this port (e.g. when
+    /// --port is not 8765, where the original clients look by default).
+    #[arg(long, env = "NWS_LEGACY_PORT")]
+    legacy_port: Option<u16>,
     /// Port for the web UI (0 picks a free one; the address is logged).
     #[arg(long, env = "NWS_WEB_PORT", default_value_t = 8766)]
     web_port: u16,
@@ -121,6 +131,7 @@ fn main() -> std::process::ExitCode {
         },
         keepalive_interval: Duration::from_secs_f64(cli.keepalive),
         keepalive_timeout: Duration::from_secs_f64(cli.keepalive),
+        legacy: !cli.no_legacy,
         ..Config::default()
     };
     let workers = cli
@@ -159,8 +170,25 @@ fn main() -> std::process::ExitCode {
                 }
             }
         };
+        let legacy_listener = match cli.legacy_port {
+            Some(port) => {
+                let legacy_addr = SocketAddr::new(cli.bind, port);
+                match tokio::net::TcpListener::bind(legacy_addr).await {
+                    Ok(l) => Some(l),
+                    Err(e) => {
+                        eprintln!(
+                            "nws-server: cannot serve the legacy protocol on {legacy_addr}: {e} \
+                             (choose another --legacy-port)"
+                        );
+                        return Err(e.into());
+                    }
+                }
+            }
+            None => None,
+        };
         tracing::info!(
             addr = %local,
+            legacy = config.legacy,
             startup_ms = started.elapsed().as_secs_f64() * 1e3,
             max_value_size = config.limits.max_value_size,
             max_memory = config.limits.max_memory,
@@ -200,7 +228,25 @@ fn main() -> std::process::ExitCode {
             }
             None => None,
         };
+        let legacy = match legacy_listener {
+            Some(legacy_listener) => {
+                tracing::info!(
+                    "original NWS protocol only on {}",
+                    legacy_listener.local_addr()?
+                );
+                let (store, stop) = (store.clone(), stopped(stop_rx.clone()));
+                Some(tokio::spawn(nws_server::legacy::serve(
+                    legacy_listener,
+                    store,
+                    stop,
+                )))
+            }
+            None => None,
+        };
         let served = nws_server::run_with_store(listener, config, store, stopped(stop_rx)).await;
+        if let Some(legacy) = legacy {
+            let _ = tokio::time::timeout(Duration::from_secs(3), legacy).await;
+        }
         if let Some(web) = web {
             match tokio::time::timeout(Duration::from_secs(3), web).await {
                 Ok(Ok(Err(e))) => tracing::warn!("web UI: {e}"),
