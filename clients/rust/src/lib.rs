@@ -48,6 +48,7 @@ mod value;
 mod workspace;
 
 pub mod blocking;
+pub mod driven;
 pub mod serde_value;
 
 pub use error::{CodecError, Error, Reason};
