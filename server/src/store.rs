@@ -588,11 +588,7 @@ impl Store {
         loop {
             let n = st.next_temp;
             st.next_temp += 1;
-            let name = if template.contains("%d") {
-                template.replace("%d", &n.to_string())
-            } else {
-                format!("{template}{n}")
-            };
+            let name = fill_template(template, n);
             check_name("workspace", &name)?;
             if st.workspaces.contains_key(&name) {
                 continue;
@@ -1561,6 +1557,60 @@ impl Drop for Pending {
             }
         }
     }
+}
+
+/// The name mktempWs makes of `template` with counter value `n`
+/// (`spec/workspaces.md#mktempws`): every `%d` becomes `n`, every `%0Nd`
+/// (N from 1 to 20) becomes `n` zero-padded to N digits, other `%`
+/// sequences stay as written, and a template with no conversion gets `n`
+/// appended.
+///
+/// ```
+/// # use nws_server::store::fill_template;
+/// assert_eq!(fill_template("job_%d", 7), "job_7");
+/// assert_eq!(fill_template("__Rws__%010d", 42), "__Rws__0000000042");
+/// assert_eq!(fill_template("%d-%d", 3), "3-3");
+/// assert_eq!(fill_template("w%5d_%d", 3), "w%5d_3");
+/// assert_eq!(fill_template("plain", 9), "plain9");
+/// ```
+pub fn fill_template(template: &str, n: u64) -> String {
+    let mut out = String::with_capacity(template.len() + 20);
+    let mut replaced = false;
+    let mut rest = template;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + 1..];
+        let width = tail
+            .strip_prefix('0')
+            .map(|w| w.bytes().take_while(u8::is_ascii_digit).count())
+            .filter(|&digits| digits > 0);
+        let conversion = match width {
+            None if tail.starts_with('d') => Some((0, 1)),
+            Some(digits) => tail[1 + digits..]
+                .starts_with('d')
+                .then(|| tail[1..1 + digits].parse::<usize>().ok())
+                .flatten()
+                .filter(|w| (1..=20).contains(w))
+                .map(|w| (w, 2 + digits)),
+            None => None,
+        };
+        match conversion {
+            Some((w, len)) => {
+                out.push_str(&format!("{n:0w$}"));
+                replaced = true;
+                rest = &tail[len..];
+            }
+            None => {
+                out.push('%');
+                rest = tail;
+            }
+        }
+    }
+    out.push_str(rest);
+    if !replaced {
+        out.push_str(&n.to_string());
+    }
+    out
 }
 
 #[cfg(test)]

@@ -108,10 +108,9 @@ setMethod("nwsMktempWs", "nwsServer", function(.Object, wsNameTemplate = "__Rws_
   if (!is.character(wsNameTemplate) || length(wsNameTemplate) != 1L || is.na(wsNameTemplate))
     stop(simpleError("workspace name must be a string", call))
   o <- .nwsOpenOptions(list(...), call)
-  # The server substitutes a plain %d; printf widths such as %010d (the
-  # original default) are reduced to it.
-  template <- gsub("%[-+ 0#]*[0-9]*d", "%d", enc2utf8(wsNameTemplate))
-  r <- .nwsCheck(nws_mktemp_ws(.nwsSession(.Object), template, o$persistent), call)
+  # The server fills in %d and zero-padded %0Nd (the original default
+  # __Rws__%010d) itself (spec/workspaces.md#mktempws).
+  r <- .nwsCheck(nws_mktemp_ws(.nwsSession(.Object), enc2utf8(wsNameTemplate), o$persistent), call)
   r$name
 })
 

@@ -105,15 +105,16 @@ pub fn vars_text(vars: &[VariableInfo]) -> String {
 }
 
 /// Checks an original `mktemp ws` template and returns it with its one
-/// integer conversion written `%d` (what [`Store::mktemp_ws`] fills in).
-/// The original applied Python's `%` operator, so a template without a
-/// conversion, with two, or with another conversion failed; flags and a
-/// width (`%010d`, the R client's default) are accepted and dropped.
+/// integer conversion written `%d`, or `%0Nd` for a zero-padded width
+/// (what [`Store::mktemp_ws`] fills in). The original applied Python's `%`
+/// operator, so a template without a conversion, with two, or with another
+/// conversion failed; other flags and widths are accepted and dropped.
 ///
 /// ```
 /// # use nws_server::legacy::listing::mktemp_template;
 /// assert_eq!(mktemp_template("__pyws__%d").as_deref(), Some("__pyws__%d"));
-/// assert_eq!(mktemp_template("__Rws__%010d").as_deref(), Some("__Rws__%d"));
+/// assert_eq!(mktemp_template("__Rws__%010d").as_deref(), Some("__Rws__%010d"));
+/// assert_eq!(mktemp_template("w%-5i").as_deref(), Some("w%d"));
 /// assert!(mktemp_template("foo").is_none());
 /// assert!(mktemp_template("%d%d").is_none());
 /// assert!(mktemp_template("%s").is_none());
@@ -127,13 +128,28 @@ pub fn mktemp_template(t: &str) -> Option<String> {
             out.push(c);
             continue;
         }
-        while chars.peek().is_some_and(|c| "-+ #0123456789".contains(*c)) {
-            chars.next();
+        let mut spec = String::new();
+        while let Some(c) = chars.next_if(|c| "-+ #0123456789".contains(*c)) {
+            spec.push(c);
         }
         match chars.next() {
             Some('d' | 'i' | 'u') => {
                 conversions += 1;
-                out.push_str("%d");
+                // A zero-padded width (`%010d`) is kept: the store pads
+                // too. Other flags and widths are dropped.
+                let padded = spec.len() > 1
+                    && spec.starts_with('0')
+                    && spec.bytes().all(|b| b.is_ascii_digit())
+                    && spec[1..]
+                        .parse::<usize>()
+                        .is_ok_and(|w| (1..=20).contains(&w));
+                if padded {
+                    out.push('%');
+                    out.push_str(&spec);
+                    out.push('d');
+                } else {
+                    out.push_str("%d");
+                }
             }
             // A literal percent sign would be ambiguous for the store's
             // template; the original's names never needed one.

@@ -85,7 +85,7 @@ test_that("nwsServer methods: open, use, mktemp, list, delete on one session", {
   b <- nwsUseWs(s, uniq_ws("b"))
   expect_identical(nwsServerObject(a)@session, s@session)
   tmp <- nwsMktempWs(s)
-  expect_match(tmp, "^__Rws__[0-9]+$")
+  expect_match(tmp, "^__Rws__[0-9]{10}$")
   tmp2 <- nwsMktempWs(s, "job_%d_x")
   expect_match(tmp2, "^job_[0-9]+_x$")
   listing <- nwsListWss(s)
