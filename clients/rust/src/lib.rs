@@ -36,7 +36,7 @@
 //! - `iter`: [`ValueStream`], the async iterators (`ifetch`, `ifind`, ...).
 //! - `lease`: [`Lease`], the claim on a value fetched with
 //!   [`Workspace::fetch_leased`].
-//! - [`serde_value`]: CBOR (`rust/cbor`) encoding of serde types.
+//! - [`serde_value`]: serde types as `rust/cbor` (CBOR) or neutral `json` blobs.
 //! - [`blocking`]: the same API for synchronous programs.
 
 mod connection;

@@ -1,14 +1,20 @@
 //! serde helpers: any `Serialize` type as a CBOR blob (codec `rust/cbor`,
-//! via `ciborium`), and back.
+//! via `ciborium`) or as the neutral `json` codec every client decodes
+//! (via `serde_json`; `spec/values.md#codecs`), and back.
 //!
-//! Typed decoding is strict: only a blob tagged `rust/cbor` is decoded;
-//! anything else is an [`Error::Codec`] that carries the value unchanged.
+//! Typed decoding is strict: only a blob tagged `rust/cbor` or `json` is
+//! decoded; anything else is an [`Error::Codec`] that carries the value
+//! unchanged.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
 use crate::value::{RUST_CBOR, Value};
+
+/// The neutral codec: one JSON value, decoded by every client into its
+/// native structures (Python dict/list, R named list/vector, Rust serde).
+pub const JSON: &str = "json";
 
 /// Serializes `value` into a `rust/cbor` blob.
 ///
@@ -23,8 +29,22 @@ pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, Error> {
     Ok(Value::blob(RUST_CBOR, buf))
 }
 
-/// Decodes a `rust/cbor` blob. Any other value (text, raw, a blob of
-/// another codec, or bytes that do not decode as `T`) gives
+/// Serializes `value` into a `json` blob, which Python and R programs
+/// receive as their own dicts, lists and vectors.
+///
+/// ```
+/// let v = nws::serde_value::to_json_value(&vec![1u32, 2, 3]).unwrap();
+/// assert_eq!(v.codec(), Some("json"));
+/// let back: Vec<u32> = nws::serde_value::from_value(v).unwrap();
+/// assert_eq!(back, [1, 2, 3]);
+/// ```
+pub fn to_json_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, Error> {
+    let buf = serde_json::to_vec(value).map_err(|e| Error::codec(JSON, e.to_string(), None))?;
+    Ok(Value::blob(JSON, buf))
+}
+
+/// Decodes a `rust/cbor` or `json` blob. Any other value (text, raw, a
+/// blob of another codec, or bytes that do not decode as `T`) gives
 /// [`Error::Codec`] with the value inside.
 ///
 /// ```
@@ -46,9 +66,13 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, Error> {
             Ok(v) => Ok(v),
             Err(e) => Err(Error::codec(RUST_CBOR, e.to_string(), Some(value))),
         },
+        Value::Blob { codec, data } if codec == JSON => match serde_json::from_slice(&data[..]) {
+            Ok(v) => Ok(v),
+            Err(e) => Err(Error::codec(JSON, e.to_string(), Some(value))),
+        },
         other => {
             let codec = other.kind_name().to_owned();
-            let message = format!("expected a {RUST_CBOR} blob, got a {codec} value");
+            let message = format!("expected a {RUST_CBOR} or {JSON} blob, got a {codec} value");
             Err(Error::codec(codec, message, Some(value)))
         }
     }
@@ -98,6 +122,30 @@ mod tests {
             let err = from_value::<u32>(v.clone()).expect_err("not cbor");
             assert!(matches!(err, Error::Codec(ref e) if e.value.as_ref() == Some(&v)));
             assert_eq!(err.reason(), None);
+        }
+    }
+
+    #[test]
+    fn json_blobs_decode_into_serde_types() {
+        let v = Value::blob(
+            JSON,
+            br#"{"numbers": [1, 2, 3.5], "name": "nws", "flag": true}"#.to_vec(),
+        );
+        let m: BTreeMap<String, serde_json::Value> = from_value(v).expect("json decodes");
+        assert_eq!(m["name"], "nws");
+        assert_eq!(m["numbers"][2], 3.5);
+        assert_eq!(m["flag"], true);
+    }
+
+    #[test]
+    fn undecodable_json_is_a_codec_error_carrying_the_value() {
+        let err = from_value::<u32>(Value::blob(JSON, b"{not json".to_vec())).unwrap_err();
+        match err {
+            Error::Codec(e) => {
+                assert_eq!(e.codec, JSON);
+                assert_eq!(e.value.map(|v| v.len()), Some(9));
+            }
+            other => panic!("expected a codec error, got {other:?}"),
         }
     }
 

@@ -378,7 +378,11 @@ async fn step(st: &Shared, op: &str, req: &Json) -> Result<Json, StepErr> {
             let ws = handle(st, req)?;
             let v = ws.fetch(s(req, "var")).await?;
             let how = match &v {
-                Value::Blob { codec, .. } if codec != nws::RUST_CBOR => "undecodable",
+                Value::Blob { codec, .. }
+                    if codec != nws::RUST_CBOR && codec != nws::serde_value::JSON =>
+                {
+                    "undecodable"
+                }
                 _ => "decoded",
             };
             ws.store(s(req, "to"), v).await?;
@@ -565,8 +569,8 @@ fn digest(b: &[u8]) -> Json {
 }
 
 /// How a received value is reported: text and raw as such (a digest when
-/// long), a `rust/cbor` blob decoded (the client's serde helper), any
-/// other blob as undecodable (the client's codec error).
+/// long), a `rust/cbor` or `json` blob decoded (the client's serde
+/// helper), any other blob as undecodable (the client's codec error).
 fn report(v: Value) -> Json {
     match v {
         Value::Text(t) if t.len() <= INLINE_LIMIT => json!({"value": {"text": t}}),
