@@ -50,6 +50,16 @@
   .nwsDecode(v, sys.call(-1))
 }
 
+# A message of the sleigh workspace (R serialize()). The common case without
+# .nwsDecode's handler: an unreadable value still signals an error (R's).
+.slDecode <- function(v) {
+  if (is.raw(v) && identical(attr(v, "codec", exact = TRUE), R_SERIALIZE)) {
+    attr(v, "codec") <- NULL
+    return(unserialize(v))
+  }
+  .nwsDecode(v, NULL)
+}
+
 # --- conditions --------------------------------------------------------------------------
 
 .slError <- function(class, message, ...) {
@@ -362,14 +372,26 @@ setMethod("show", "sleigh", function(object) {
 # chunk starting at `first` (0: none).
 .slLiveAdd <- function(job, first, count) {
   if (job$livek[first] == 0L) job$nlive <- job$nlive + 1L
-  job$livek[first] <- count
+  .slSetAt(job, "livek", first, count)
 }
 
 .slLiveDrop <- function(job, first, count) {
   if (job$livek[first] != count) return(FALSE)
-  job$livek[first] <- 0L
+  .slSetAt(job, "livek", first, 0L)
   job$nlive <- job$nlive - 1L
   TRUE
+}
+
+# job[[name]][i] <- value, in place. R copies the whole vector for
+# `job$x[i] <- v` when `job` is an environment (the value bound there counts
+# as shared), which made every message O(elements); a vector taken out of the
+# environment first is updated in place.
+.slSetAt <- function(job, name, i, value) {
+  x <- job[[name]]
+  job[[name]] <- NULL
+  x[i] <- value
+  job[[name]] <- x
+  invisible(NULL)
 }
 
 .slEnvelope <- function(job, first, count) {
@@ -379,15 +401,20 @@ setMethod("show", "sleigh", function(object) {
 .slSubmit <- function(st, job, chunks, front = FALSE) {
   if (!length(chunks)) return(invisible(NULL))
   envs <- vector("list", length(chunks))
-  for (i in seq_along(chunks)) {
-    ch <- chunks[[i]]
-    first <- ch[[1L]]
-    # Queued, not yet started (job$qseq: queue order; job$qk: chunk size).
+  # Queued, not yet started (job$qseq: queue order; job$qk: chunk size);
+  # updated out of the environment, in place (see .slSetAt).
+  qseq <- job$qseq
+  qk <- job$qk
+  job$qseq <- job$qk <- NULL
+  for (ch in chunks) {
     st$seq <- st$seq + 1
-    job$qseq[first] <- if (front) -st$seq else st$seq
-    job$qk[first] <- ch[[2L]]
-    if (!front) envs[[i]] <- serialize(.slEnvelope(job, first, ch[[2L]]), NULL)
+    qseq[ch[[1L]]] <- if (front) -st$seq else st$seq
+    qk[ch[[1L]]] <- ch[[2L]]
   }
+  job$qseq <- qseq
+  job$qk <- qk
+  if (!front) for (i in seq_along(chunks))
+    envs[[i]] <- serialize(.slEnvelope(job, chunks[[i]][[1L]], chunks[[i]][[2L]]), NULL)
   if (front) .slRequeue(st)
   else .slCheck(nws_store_many(st$sess, st$wsName, .SL_TASK, envs, R_SERIALIZE))
   invisible(NULL)
@@ -448,8 +475,8 @@ setMethod("show", "sleigh", function(object) {
 }
 
 .slDeliver <- function(job, i, value) {
-  if (is.null(value)) job$results[i] <- list(NULL) else job$results[[i]] <- value
-  job$done[i] <- TRUE
+  .slSetAt(job, "results", i, list(value))
+  .slSetAt(job, "done", i, TRUE)
   job$ndone <- job$ndone + 1L
 }
 
@@ -475,8 +502,8 @@ setMethod("show", "sleigh", function(object) {
   errs <- payload$errors
   idx <- first:(first + count - 1L)
   if (!length(errs) && count > 1L && !any(job$done[idx])) {
-    job$results[idx] <- payload$values
-    job$done[idx] <- TRUE
+    .slSetAt(job, "results", idx, payload$values)
+    .slSetAt(job, "done", idx, TRUE)
     job$ndone <- job$ndone + count
     if (job$ndone >= job$n) .slFinish(st, job)
     return()
@@ -520,7 +547,7 @@ setMethod("show", "sleigh", function(object) {
         if (job$wqueued > 0L) job$wqueued <- job$wqueued - 1L
       } else {
         f <- start[[2L]]
-        if (!is.na(job$qseq[f]) && job$qk[f] == start[[3L]]) job$qseq[f] <- NA_real_
+        if (!is.na(job$qseq[f]) && job$qk[f] == start[[3L]]) .slSetAt(job, "qseq", f, NA_real_)
       }
     }
   }
@@ -624,8 +651,7 @@ setMethod("show", "sleigh", function(object) {
   }
 }
 
-.slShowProgress <- function(st, force = FALSE) {
-  now <- proc.time()[[3L]]
+.slShowProgress <- function(st, force = FALSE, now = proc.time()[[3L]]) {
   if (!force && now - st$progressAt < 0.25) return(invisible(NULL))
   p <- st$finished
   for (key in ls(st$jobs)) p <- p + .slProgress(st$jobs[[key]])
@@ -645,10 +671,13 @@ setMethod("show", "sleigh", function(object) {
   repeat {
     if (!is.null(job) && job$finished) return(TRUE)
     if (st$stopped) return(FALSE)
-    now <- proc.time()[[3L]]
-    if (now >= deadline) return(FALSE)
-    v <- nws_retrieve(st$sess, st$wsName, .SL_RESULT, if (once) 1L else 0L,
-                      if (once) -1 else min(.SL_POLL, max(0, deadline - now)))
+    limit <- if (once) -1 else .SL_POLL
+    if (is.finite(deadline)) {
+      now <- proc.time()[[3L]]
+      if (now >= deadline) return(FALSE)
+      limit <- min(limit, max(0, deadline - now))
+    }
+    v <- nws_retrieve(st$sess, st$wsName, .SL_RESULT, if (once) 1L else 0L, limit)
     msg <- NULL
     if (inherits(v, "nws_failure")) {
       if (identical(v$reason, "NO_SUCH_WORKSPACE")) {
@@ -658,7 +687,7 @@ setMethod("show", "sleigh", function(object) {
       }
       if (!identical(v$reason, "TIMED_OUT")) .nwsFail(v, NULL)
     } else if (!is.null(v)) {
-      msg <- .nwsDecode(v, NULL)
+      msg <- .slDecode(v)
       .slOnMessage(st, msg)
     }
     now <- proc.time()[[3L]]
@@ -672,7 +701,7 @@ setMethod("show", "sleigh", function(object) {
       j <- st$jobs[[key]]
       if (!is.null(j) && !j$finished && j$kind == "E") .slSubmit(st, j, .slRefill(st, j))
     }
-    .slShowProgress(st)
+    .slShowProgress(st, now = now)
     if (!is.null(bar)) utils::setTxtProgressBar(bar, .slProgress(job)[[1L]])
     if (once && is.null(msg)) return(!is.null(job) && job$finished)
   }
@@ -1018,12 +1047,6 @@ setMethod("status", "sleigh", function(.Object, closeGroup = FALSE, timeout = 0)
   }
 }
 
-.slWStore <- function(w, var, x) {
-  e <- .nwsEncode(x)
-  .slW(nws_store, w$sess, w$ws, var, e[[1L]], e[[2L]])
-  invisible(NULL)
-}
-
 .slWFunction <- function(w, job) {
   key <- as.character(job)
   f <- w$functions[[key]]
@@ -1113,19 +1136,32 @@ setMethod("status", "sleigh", function(.Object, closeGroup = FALSE, timeout = 0)
   i <- 1L
   while (i <= count) i <- runFrom(i)
   seconds <- proc.time()[[3L]] - t0
-  payload <- list(values = values, errors = errors)
-  if (inherits(try(serialize(payload, NULL), silent = TRUE), "try-error")) {
-    for (i in seq_len(count)) {
-      if (inherits(try(serialize(values[[i]], NULL), silent = TRUE), "try-error")) {
-        errors[[as.character(i)]] <- list(message = "the result cannot be sent to the master",
-                                          traceback = "", rank = w$rank,
-                                          host = Sys.info()[["nodename"]], pid = Sys.getpid())
-        values[i] <- list(NULL)
-      }
+  list(task[[2L]], task[[3L]], count, list(values = values, errors = errors), seconds)
+}
+
+# `done` with every value that cannot be serialized replaced by a failure.
+.slWSendable <- function(w, done) {
+  values <- done[[4L]]$values
+  errors <- done[[4L]]$errors
+  for (i in seq_along(values)) {
+    if (inherits(try(serialize(values[[i]], NULL), silent = TRUE), "try-error")) {
+      errors[[as.character(i)]] <- list(message = "the result cannot be sent to the master",
+                                        traceback = "", rank = w$rank,
+                                        host = Sys.info()[["nodename"]], pid = Sys.getpid())
+      values[i] <- list(NULL)
     }
-    payload <- list(values = values, errors = errors)
   }
-  list(task[[2L]], task[[3L]], count, payload, seconds)
+  done[[4L]] <- list(values = values, errors = errors)
+  done
+}
+
+# Stores the worker message (rank, done, start) in `result`, serialized once;
+# a result that cannot be serialized becomes a failure of its element.
+.slWSend <- function(w, done, start) {
+  msg <- tryCatch(serialize(list(w$rank, done, start), NULL), error = function(e) NULL)
+  if (is.null(msg)) msg <- serialize(list(w$rank, .slWSendable(w, done), start), NULL)
+  .slW(nws_store, w$sess, w$ws, .SL_RESULT, msg, R_SERIALIZE)
+  invisible(NULL)
 }
 
 .slWorkerLoop <- function(w) {
@@ -1135,12 +1171,12 @@ setMethod("status", "sleigh", function(.Object, closeGroup = FALSE, timeout = 0)
       .slWorkerStop("the master is gone")
     got <- .slW(nws_fetch_leased, w$sess, w$ws, .SL_TASK, !is.null(carry), -1)
     if (is.null(got)) {
-      .slWStore(w, .SL_RESULT, list(w$rank, carry, NULL))
+      .slWSend(w, carry, NULL)
       carry <- NULL
       next
     }
     lease <- got[[2L]]
-    task <- tryCatch(.nwsDecode(got[[1L]], NULL), error = function(e) NULL)
+    task <- tryCatch(.slDecode(got[[1L]]), error = function(e) NULL)
     if (!is.list(task) || length(task) != 5L) {
       nws_lease_settle(lease, TRUE)
       next
@@ -1156,12 +1192,12 @@ setMethod("status", "sleigh", function(.Object, closeGroup = FALSE, timeout = 0)
       nws_lease_settle(lease, TRUE)
       next
     }
-    .slWStore(w, .SL_RESULT, list(w$rank, carry, list(job, task[[3L]], task[[4L]])))
+    .slWSend(w, carry, list(job, task[[3L]], task[[4L]]))
     carry <- NULL
     nws_lease_settle(lease, TRUE)
     done <- .slWRun(w, task, spec)
     if (kind == "W") {
-      .slWStore(w, .SL_RESULT, list(w$rank, done, NULL))
+      .slWSend(w, done, NULL)
       w$lastBroadcast <- job
       .slW(nws_retrieve, w$sess, w$ws, .slBarrierVar(job), 2L, -1)
     } else {
