@@ -254,7 +254,12 @@ impl DrivenRuntime {
     /// nws::driven::DrivenRuntime::for_this_process(false).unwrap().flush();
     /// ```
     pub fn flush(&self) {
-        let mut nothing = Box::pin(yields(8));
+        // Two passes through the scheduler (and the one every drive ends
+        // with) run the tasks that write queued messages: the body pipe and
+        // the connection task are woken inside the runtime and run in the
+        // same pass. Eight, as before, cost a worker ~8 epoll_wait calls per
+        // acknowledged task.
+        let mut nothing = Box::pin(yields(2));
         let _ = self.drive(&mut nothing, Duration::from_millis(10));
     }
 }
