@@ -7,6 +7,8 @@
 //! Module map:
 //! - [`v1`]: every message, enum and the `NetWorkSpaces` service
 //!   ([`v1::net_work_spaces_client`], [`v1::net_work_spaces_server`]).
+//! - [`bigbuf`]: reassembly buffers for large chunked values, with one
+//!   spare kept for reuse (used by the server and the `nws` client).
 //!
 //! ```
 //! use nws_proto::v1::{ClientMessage, Request, client_message, request, Hello};
@@ -24,6 +26,8 @@
 pub mod v1 {
     tonic::include_proto!("nws.v1");
 }
+
+pub mod bigbuf;
 
 /// The protocol major version this crate implements.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use nws_proto::v1 as pb;
 use nws_proto::v1::{client_message, reply, request, server_message};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -26,6 +26,7 @@ use crate::service::{
 use crate::store::{Delivery, Reservation, SessionHandle, Step, Store, WorkspaceOpened};
 use crate::value::{Kind, Value};
 use crate::{Config, Error};
+use nws_proto::bigbuf::Assembly;
 
 type Out = mpsc::Sender<Result<pb::ServerMessage, Status>>;
 
@@ -42,7 +43,7 @@ struct Upload {
     received: u64,
     /// `None` once the upload has failed (the error was answered); the rest is
     /// read and discarded.
-    buf: Option<BytesMut>,
+    buf: Option<Assembly>,
     reservation: Option<Reservation>,
 }
 
@@ -353,7 +354,7 @@ impl Session {
                         "store.value.total_size: too large for this server".into(),
                     )
                 })?;
-                let mut buf = BytesMut::with_capacity(cap);
+                let mut buf = Assembly::with_capacity(cap, true);
                 buf.extend_from_slice(&v.data);
                 upload.kind = kind;
                 upload.buf = Some(buf);

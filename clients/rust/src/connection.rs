@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use nws_proto::v1 as pb;
 use nws_proto::v1::{client_message, reply, request, server_message};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -29,6 +29,7 @@ use crate::error::Error;
 use crate::lease::Lease;
 use crate::server::ServerInfo;
 use crate::value::Value;
+use nws_proto::bigbuf::Assembly;
 
 /// The largest piece of a value this client sends in one message (first
 /// piece or `Chunk`), unless the server asks for less.
@@ -481,7 +482,7 @@ struct Partial {
     kind: i32,
     codec: String,
     total: usize,
-    buf: BytesMut,
+    buf: Assembly,
     /// Held from the first piece on, so an abandoned or broken transfer
     /// gives the value back.
     lease: Lease,
@@ -543,7 +544,8 @@ fn on_reply(shared: &Arc<Shared>, partials: &mut HashMap<u64, Partial>, r: pb::R
             Err(Error::Protocol("value too large for this machine".into())),
         );
     };
-    let mut buf = BytesMut::with_capacity(total);
+    let pooled = v.kind != pb::ValueKind::Text as i32;
+    let mut buf = Assembly::with_capacity(total, pooled);
     buf.extend_from_slice(&v.data);
     let partial = Partial {
         kind: v.kind,
@@ -566,14 +568,17 @@ fn on_chunk(shared: &Arc<Shared>, partials: &mut HashMap<u64, Partial>, c: pb::C
         tracing::debug!(id = c.id, "chunk for no pending value ignored");
         return;
     };
-    p.buf.extend_from_slice(&c.data);
-    if p.buf.len() < p.total {
-        return;
+    let overrun = p.buf.len() + c.data.len() > p.total;
+    if !overrun {
+        p.buf.extend_from_slice(&c.data);
+        if p.buf.len() < p.total {
+            return;
+        }
     }
     let Some(p) = partials.remove(&c.id) else {
         return;
     };
-    let result = if p.buf.len() > p.total {
+    let result = if overrun {
         Err(Error::Protocol(
             "value chunks exceed the announced size".into(),
         ))
@@ -733,6 +738,23 @@ mod tests {
         match done.try_recv() {
             Ok(Ok(Payload::Value(r))) => assert_eq!(r.value.as_bytes(), b"abcdef"),
             _ => panic!("value not delivered"),
+        }
+        assert!(partials.is_empty());
+    }
+
+    #[test]
+    fn chunks_overrunning_the_announced_size_fail_the_call_without_panicking() {
+        // A value large enough for a pooled buffer.
+        let total = nws_proto::bigbuf::SPARE_MIN as u64;
+        let (sh, _rx) = shared();
+        let (id, mut done) = sh.register().expect("open");
+        let mut partials = HashMap::new();
+        on_reply(&sh, &mut partials, value_reply(id, 0, total, b"ab"));
+        let piece = Bytes::from(vec![1u8; (total - 1) as usize]);
+        on_chunk(&sh, &mut partials, pb::Chunk { id, data: piece });
+        match done.try_recv() {
+            Ok(Err(Error::Protocol(m))) => assert!(m.contains("exceed"), "{m}"),
+            _ => panic!("an overrun was not reported"),
         }
         assert!(partials.is_empty());
     }

@@ -139,7 +139,8 @@ mod tests {
 
     #[test]
     fn undecodable_json_is_a_codec_error_carrying_the_value() {
-        let err = from_value::<u32>(Value::blob(JSON, b"{not json".to_vec())).unwrap_err();
+        let err = from_value::<u32>(Value::blob(JSON, b"{not json".to_vec()))
+            .expect_err("bad json is an error");
         match err {
             Error::Codec(e) => {
                 assert_eq!(e.codec, JSON);

@@ -3,6 +3,7 @@
 mod common;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use nws::Value;
 
 async fn round_trip(value: Value) -> Value {
@@ -58,6 +59,36 @@ async fn values_of_a_few_mib_round_trip_in_chunks() {
     assert_eq!(ws.fetch("raw").await.expect("fetch").as_bytes(), &data[..]);
     assert_eq!(
         ws.fetch("text").await.expect("fetch").into_text(),
+        Some(text)
+    );
+}
+
+#[tokio::test]
+async fn values_large_enough_for_pooled_reassembly_come_back_byte_exact() {
+    // Above the client's pooling threshold (4 MiB): raw and blob values are
+    // reassembled in a reusable buffer (the raw one twice), text in its own.
+    let size = (5 << 20) + 3;
+    let data: Vec<u8> = (0..size).map(|i: u32| (i % 253) as u8).collect();
+    let text: String = (0..size)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let server = common::start().await;
+    let client = common::connect(&server).await;
+    let ws = client.open_ws("huge").await.expect("open");
+    ws.store("raw", data.clone()).await.expect("store raw");
+    ws.store("blob", Value::blob("test/bytes", data.clone()))
+        .await
+        .expect("store blob");
+    ws.store("text", text.clone()).await.expect("store text");
+    assert_eq!(ws.find("raw").await.expect("find").as_bytes(), &data[..]);
+    let seen = ws.ifind_try("raw").next().await.expect("one value");
+    assert_eq!(seen.expect("ifind").as_bytes(), &data[..]);
+    assert_eq!(ws.fetch("raw").await.expect("fetch").as_bytes(), &data[..]);
+    let blob = ws.fetch("blob").await.expect("fetch blob");
+    assert_eq!(blob.codec(), Some("test/bytes"));
+    assert_eq!(blob.as_bytes(), &data[..]);
+    assert_eq!(
+        ws.fetch("text").await.expect("fetch text").into_text(),
         Some(text)
     );
 }
