@@ -23,22 +23,24 @@ use nws::driven::DrivenRuntime;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
-/// The runtime of this process, as the Python binding uses it.
+/// The runtime of this process, as the Python binding uses it (a cheap
+/// handle: cloning it clones an `Arc`).
+#[derive(Clone)]
 pub(crate) struct Rt(Arc<DrivenRuntime>);
 
 /// The runtime of this process, built on first use (and again in a forked
 /// child).
-pub(crate) fn runtime(_py: Python<'_>) -> PyResult<Arc<Rt>> {
+pub(crate) fn runtime(_py: Python<'_>) -> PyResult<Rt> {
     let background = std::env::var("NWS_PY_DRIVER").is_ok_and(|v| v.trim() == "background");
     DrivenRuntime::for_this_process(background)
-        .map(|rt| Arc::new(Rt(rt)))
+        .map(Rt)
         .map_err(|e| PyRuntimeError::new_err(format!("nws: cannot start the runtime: {e}")))
 }
 
 /// The runtime of this process if it exists, without building one (for
 /// `Drop` code, which has no GIL token; it is called with the GIL held).
-pub(crate) fn current() -> Option<Arc<Rt>> {
-    DrivenRuntime::current().map(|rt| Arc::new(Rt(rt)))
+pub(crate) fn current() -> Option<Rt> {
+    DrivenRuntime::current().map(Rt)
 }
 
 impl Rt {

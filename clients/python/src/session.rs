@@ -381,7 +381,7 @@ impl Workspace {
     }
 
     /// The runtime and the Rust handle of this process.
-    fn handle(&self, py: Python<'_>) -> PyResult<(Arc<Rt>, nws::Workspace)> {
+    fn handle(&self, py: Python<'_>) -> PyResult<(Rt, nws::Workspace)> {
         let rt = runtime(py)?;
         if let Some(ws) = lock(&self.handle).get() {
             return Ok((rt, ws.clone()));

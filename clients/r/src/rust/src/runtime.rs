@@ -58,14 +58,16 @@ pub(crate) fn raise_interrupt() {
     unsafe { Rf_onintr() }
 }
 
-/// The runtime of this process, as the R binding uses it.
+/// The runtime of this process, as the R binding uses it (a cheap handle:
+/// cloning it clones an `Arc`).
+#[derive(Clone)]
 pub(crate) struct Rt(Arc<DrivenRuntime>);
 
 /// The runtime of this process, built on first use (and again in a forked
 /// child).
-pub(crate) fn runtime() -> Result<Arc<Rt>, Failure> {
+pub(crate) fn runtime() -> Result<Rt, Failure> {
     DrivenRuntime::for_this_process(false)
-        .map(|rt| Arc::new(Rt(rt)))
+        .map(Rt)
         .map_err(|e| Failure::internal(format!("cannot start the runtime: {e}")))
 }
 

@@ -10,7 +10,6 @@
 //! too, so the parent's connection is never closed from a child.
 
 use std::cell::RefCell;
-use std::sync::Arc;
 
 use crate::failure::Failure;
 use crate::runtime::{Rt, runtime};
@@ -18,7 +17,7 @@ use crate::runtime::{Rt, runtime};
 /// A live connection of the process that made it.
 struct Live {
     /// The runtime it runs on (the process's runtime when it connected).
-    rt: Arc<Rt>,
+    rt: Rt,
     /// The Rust client's session; cheap to clone (an `Arc`).
     server: nws::Server,
 }
@@ -83,15 +82,15 @@ impl Session {
 
     /// The runtime and client session to run a call on; reconnects first in
     /// a forked child.
-    pub(crate) fn live(&self) -> Result<(Arc<Rt>, nws::Server), Failure> {
+    pub(crate) fn live(&self) -> Result<(Rt, nws::Server), Failure> {
         let pid = std::process::id();
         let mut state = self.state.borrow_mut();
         match &*state {
             State::Closed => Err(Failure::closed()),
-            State::Live(l) if l.rt.pid() == pid => Ok((Arc::clone(&l.rt), l.server.clone())),
+            State::Live(l) if l.rt.pid() == pid => Ok((l.rt.clone(), l.server.clone())),
             State::Live(_) => {
                 let fresh = connect(&self.addr, &self.label)?;
-                let out = (Arc::clone(&fresh.rt), fresh.server.clone());
+                let out = (fresh.rt.clone(), fresh.server.clone());
                 if let State::Live(parent) = std::mem::replace(&mut *state, State::Live(fresh)) {
                     std::mem::forget(parent);
                 }
