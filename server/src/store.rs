@@ -1580,25 +1580,17 @@ pub fn fill_template(template: &str, n: u64) -> String {
     while let Some(at) = rest.find('%') {
         out.push_str(&rest[..at]);
         let tail = &rest[at + 1..];
-        let width = tail
-            .strip_prefix('0')
-            .map(|w| w.bytes().take_while(u8::is_ascii_digit).count())
-            .filter(|&digits| digits > 0);
-        let conversion = match width {
-            None if tail.starts_with('d') => Some((0, 1)),
-            Some(digits) => tail[1 + digits..]
-                .starts_with('d')
-                .then(|| tail[1..1 + digits].parse::<usize>().ok())
-                .flatten()
-                .filter(|w| (1..=20).contains(w))
-                .map(|w| (w, 2 + digits)),
-            None => None,
+        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+        let width = if digits == 0 {
+            Some(0)
+        } else {
+            zero_pad_width(&tail[..digits])
         };
-        match conversion {
-            Some((w, len)) => {
+        match width.filter(|_| tail[digits..].starts_with('d')) {
+            Some(w) => {
                 out.push_str(&format!("{n:0w$}"));
                 replaced = true;
-                rest = &tail[len..];
+                rest = &tail[digits + 1..];
             }
             None => {
                 out.push('%');
@@ -1611,6 +1603,26 @@ pub fn fill_template(template: &str, n: u64) -> String {
         out.push_str(&n.to_string());
     }
     out
+}
+
+/// The width of a zero-padded conversion's flag and width (`"010"` in
+/// `%010d`): `Some(N)` for `0` followed by N from 1 to 20, else `None`. The
+/// one rule mktempWs templates follow, in the store and the legacy front end.
+///
+/// ```
+/// # use nws_server::store::zero_pad_width;
+/// assert_eq!(zero_pad_width("010"), Some(10));
+/// assert_eq!(zero_pad_width("05"), Some(5));
+/// assert_eq!(zero_pad_width("5"), None);
+/// assert_eq!(zero_pad_width("00"), None);
+/// assert_eq!(zero_pad_width("021"), None);
+/// ```
+pub fn zero_pad_width(spec: &str) -> Option<usize> {
+    let width = spec.strip_prefix('0')?;
+    if width.is_empty() || !width.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    width.parse().ok().filter(|w| (1..=20).contains(w))
 }
 
 #[cfg(test)]

@@ -137,13 +137,7 @@ pub fn mktemp_template(t: &str) -> Option<String> {
                 conversions += 1;
                 // A zero-padded width (`%010d`) is kept: the store pads
                 // too. Other flags and widths are dropped.
-                let padded = spec.len() > 1
-                    && spec.starts_with('0')
-                    && spec.bytes().all(|b| b.is_ascii_digit())
-                    && spec[1..]
-                        .parse::<usize>()
-                        .is_ok_and(|w| (1..=20).contains(&w));
-                if padded {
+                if crate::store::zero_pad_width(&spec).is_some() {
                     out.push('%');
                     out.push_str(&spec);
                     out.push('d');
